@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Runs the compiled test suite (dist/test/**/*.test.js) with node's test runner and fails when
+// no test ran: Node 20 exits 0 on "# tests 0", which would let a broken build pass silently.
+// Prints the spec reporter on stdout, keeps the TAP stream in test-results.tap, and ends with
+// the plain line "tests: N passed, N failed, N skipped".
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const extra = process.argv.slice(2);
+const files = extra.length > 0 ? extra : ['dist/test/'];
+const args = [
+  '--test',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  '--test-reporter-destination=test-results.tap',
+  ...files,
+];
+const child = spawn(process.execPath, args, { stdio: 'inherit' });
+child.on('exit', (code, signal) => {
+  let tap = '';
+  try {
+    tap = readFileSync('test-results.tap', 'utf8');
+  } catch {
+    console.error('run-tests: no TAP output was written');
+    process.exit(1);
+  }
+  const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
+  const tests = count('tests');
+  const pass = count('pass');
+  const fail = count('fail') + count('cancelled');
+  const skipped = count('skipped') + count('todo');
+  console.log(`tests: ${pass} passed, ${fail} failed, ${skipped} skipped`);
+  if (tests === 0) {
+    console.error('run-tests: 0 tests ran; failing on purpose');
+    process.exit(1);
+  }
+  if (signal) process.exit(1);
+  process.exit(code ?? 1);
+});

@@ -1,0 +1,139 @@
+/**
+ * pino factory with two layers of secrecy (SPEC §8):
+ *
+ * 1. `redact` removes fields whose *names* hold credentials (`accessToken`, `jwt`, `secretValue`,
+ *    `authorization`, ...) wherever they appear in a log object;
+ * 2. a `Scrubber` replaces any *known secret value* that slipped into a string (an error message
+ *    from a helper, a command's stderr) with `[redacted]`. The engine registers every secret
+ *    value and token it holds; the scrubber is also used on template errors and `/status`.
+ *
+ * Logs go to stderr as JSON lines, so `render` can print templates on stdout.
+ */
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Field names that are always censored, at any depth the paths below reach. */
+const REDACT_PATHS = [
+  'accessToken',
+  'token',
+  'jwt',
+  'secret',
+  'secretValue',
+  'clientSecret',
+  'password',
+  'authorization',
+  'headers.authorization',
+  'headers["x-infisical-signature"]',
+  '*.accessToken',
+  '*.token',
+  '*.jwt',
+  '*.secret',
+  '*.secretValue',
+  '*.clientSecret',
+  '*.password',
+  '*.authorization',
+];
+
+/** Values shorter than this are not scrubbed: replacing "1" or "on" everywhere hides more than it protects. */
+const MIN_SCRUB_LENGTH = 4;
+
+/**
+ * Holds the secret values currently known to the process and removes them from strings.
+ * `scrub` is O(values × length); it runs on log lines and error messages, not on hot paths.
+ */
+export class Scrubber {
+  private readonly values = new Set<string>();
+
+  /** Remember `value` so that it is censored from now on (short values are ignored). */
+  add(value: string | undefined): void {
+    if (value !== undefined && value.length >= MIN_SCRUB_LENGTH) this.values.add(value);
+  }
+
+  /** Replace the whole known set (after a refetch, so rotated-away values still stay censored). */
+  addAll(values: Iterable<string>): void {
+    for (const v of values) this.add(v);
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  /** `text` with every known value replaced by `[redacted]`. */
+  scrub(text: string): string {
+    if (this.values.size === 0 || text.length < MIN_SCRUB_LENGTH) return text;
+    let out = text;
+    for (const v of this.values) {
+      if (out.includes(v)) out = out.split(v).join('[redacted]');
+    }
+    return out;
+  }
+
+  /** Deep copy of a JSON-like value with every string scrubbed. */
+  scrubDeep(value: unknown, depth = 0): unknown {
+    if (typeof value === 'string') return this.scrub(value);
+    if (depth > 8 || value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map((v) => this.scrubDeep(v, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] = this.scrubDeep(v, depth + 1);
+    }
+    return out;
+  }
+}
+
+/** The process-wide scrubber: the engine and the Infisical client register values in it. */
+export const scrubber = new Scrubber();
+
+export interface LoggerOptions {
+  level?: string;
+  /** Where JSON lines go; default stderr (fd 2), synchronous so nothing is lost at exit. */
+  destination?: DestinationStream;
+  scrubber?: Scrubber;
+}
+
+/** Serialize errors as `{ type, code, message, ...details }`: no stack of values, no cause chain. */
+function serializeError(err: unknown): Record<string, unknown> {
+  if (err && typeof err === 'object') {
+    const e = err as { name?: string; code?: unknown; message?: unknown; details?: unknown };
+    const details = e.details && typeof e.details === 'object' ? e.details : {};
+    return {
+      type: e.name ?? 'Error',
+      code: typeof e.code === 'string' ? e.code : undefined,
+      message: typeof e.message === 'string' ? e.message : String(err),
+      ...(details as Record<string, unknown>),
+    };
+  }
+  return { message: String(err) };
+}
+
+/** Build the reloader's logger. Every string in every line passes through the scrubber. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const scrub = options.scrubber ?? scrubber;
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { name: 'infisical-reloader' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: serializeError, error: serializeError },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (obj) => scrub.scrubDeep(obj) as Record<string, unknown>,
+      },
+      hooks: {
+        logMethod(args, method) {
+          // Scrub the message string too (formatters.log only sees the merge object).
+          const scrubbed = args.map((a) => (typeof a === 'string' ? scrub.scrub(a) : a));
+          return method.apply(this, scrubbed as Parameters<typeof method>);
+        },
+      },
+    },
+    options.destination ?? pino.destination({ fd: 2, sync: true }),
+  );
+}
+
+/** A logger that drops everything (tests and library use). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
