@@ -16,16 +16,26 @@ export const ERROR_CODES = {
   RLD_ERR_TEMPLATE: { exit: 2, summary: 'a template does not compile (names the template)' },
   RLD_ERR_MISSING_KEY: { exit: 1, summary: 'a template reads a secret key that does not exist' },
   RLD_ERR_RENDER: { exit: 1, summary: 'a template failed while rendering (helper error)' },
-  RLD_ERR_AUTH: { exit: 1, summary: 'login to Infisical was refused, or the credential is unreadable' },
+  RLD_ERR_AUTH: {
+    exit: 1,
+    summary: 'login to Infisical was refused, or the credential is unreadable',
+  },
   RLD_ERR_TOKEN: { exit: 1, summary: 'Infisical rejected the access token (expired, revoked)' },
   RLD_ERR_INFISICAL_HTTP: { exit: 1, summary: 'Infisical answered with an error status' },
-  RLD_ERR_INFISICAL_NETWORK: { exit: 1, summary: 'Infisical could not be reached (connection, TLS)' },
+  RLD_ERR_INFISICAL_NETWORK: {
+    exit: 1,
+    summary: 'Infisical could not be reached (connection, TLS)',
+  },
   RLD_ERR_INFISICAL_TIMEOUT: { exit: 1, summary: 'Infisical did not answer within `timeout`' },
   RLD_ERR_INFISICAL_RESPONSE: { exit: 1, summary: 'Infisical answered with a body we cannot read' },
   RLD_ERR_WRITE: { exit: 1, summary: 'a destination could not be written atomically' },
   RLD_ERR_LOCK: { exit: 1, summary: 'the lock on a destination could not be taken' },
-  RLD_ERR_CHECK: { exit: 1, summary: '`check` failed or timed out; the previous files were put back' },
+  RLD_ERR_CHECK: {
+    exit: 1,
+    summary: '`check` failed or timed out; the previous files were put back',
+  },
   RLD_ERR_RELOAD: { exit: 1, summary: 'the reload action failed or timed out' },
+  RLD_ERR_LISTEN: { exit: 1, summary: 'the HTTP server could not bind its address (port in use)' },
   RLD_ERR_WEBHOOK: { exit: 1, summary: 'a webhook request was rejected (400/401/413)' },
   RLD_ERR_INTERNAL: { exit: 1, summary: 'a bug: an unexpected exception' },
 } as const;
@@ -109,7 +119,10 @@ export function hasCode(err: unknown, ...codes: ErrorCode[]): err is ReloaderErr
 }
 
 /** Wraps anything thrown into a ReloaderError, keeping the original as `cause`. */
-export function asReloaderError(err: unknown, fallback: ErrorCode = 'RLD_ERR_INTERNAL'): ReloaderError {
+export function asReloaderError(
+  err: unknown,
+  fallback: ErrorCode = 'RLD_ERR_INTERNAL',
+): ReloaderError {
   if (err instanceof ReloaderError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new ReloaderError(fallback, message, { cause: err });

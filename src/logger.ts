@@ -94,13 +94,21 @@ export interface LoggerOptions {
 
 /** Serialize errors as `{ type, code, message, ...details }`: no stack of values, no cause chain. */
 function serializeError(err: unknown): Record<string, unknown> {
+  if (err && typeof err === 'object' && !(err instanceof Error) && 'type' in err) {
+    return err as Record<string, unknown>; // already serialized by formatters.log
+  }
   if (err && typeof err === 'object') {
     const e = err as { name?: string; code?: unknown; message?: unknown; details?: unknown };
     const details = e.details && typeof e.details === 'object' ? e.details : {};
+    // The OS-level code of the cause (ECONNREFUSED, EACCES, UND_ERR_*) helps an operator; its
+    // message is left out on purpose (it can quote input).
+    const cause = (err as { cause?: { code?: unknown } }).cause;
+    const causeCode = cause && typeof cause.code === 'string' ? cause.code : undefined;
     return {
       type: e.name ?? 'Error',
       code: typeof e.code === 'string' ? e.code : undefined,
       message: typeof e.message === 'string' ? e.message : String(err),
+      ...(causeCode ? { causeCode } : {}),
       ...(details as Record<string, unknown>),
     };
   }
@@ -119,7 +127,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       serializers: { err: serializeError, error: serializeError },
       formatters: {
         level: (label) => ({ level: label }),
-        log: (obj) => scrub.scrubDeep(obj) as Record<string, unknown>,
+        // Runs before the serializers: turn errors into plain objects first (their `message`
+        // is not enumerable and would be lost by the deep copy), then scrub every string.
+        log: (obj) => {
+          const plain: Record<string, unknown> = {};
+          for (const [k, v] of Object.entries(obj))
+            plain[k] = v instanceof Error ? serializeError(v) : v;
+          return scrub.scrubDeep(plain) as Record<string, unknown>;
+        },
       },
       hooks: {
         logMethod(args, method) {

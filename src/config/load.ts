@@ -1,0 +1,91 @@
+/**
+ * reloader.yaml → a frozen `ReloaderSpec` (SPEC §3). The pipeline, in order:
+ *
+ * (1) parse YAML keeping every node's line (source.ts); syntax errors carry yaml's line;
+ * (2) substitute `${VAR}` / `${VAR:-default}` in every string scalar (env.ts);
+ * (3) give env-fed values the type their field wants (`renewAt: ${X:-0.8}` is a number);
+ * (4) validate against the shipped JSON Schema — unknown keys, types, forms (schema.ts);
+ * (5) apply defaults from the DEFAULTS literal and the environment, convert durations and modes,
+ *     resolve relative paths, check the cross-field rules (build.ts, targets.ts);
+ * (6) deep-freeze.
+ *
+ * Every failure is a SpecError naming the file, the dotted YAML path and the line. No network,
+ * no template compilation, no check that files exist: `validate` and the daemon do those.
+ *
+ * Paths: template, destination, caFile, tokenPath, clientSecretFile, tokenFile, secretFile and
+ * pidFile may be relative; they resolve against the spec file's folder (never the cwd), so a
+ * spec and its templates can move together.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { SpecError } from '../errors.js';
+import type { ReloaderSpec } from './types.js';
+import { buildSpec } from './build.js';
+import type { EnvLike } from './env.js';
+import { SpecReader } from './reader.js';
+import { coerceEnvValues, validateAgainstSchema } from './schema.js';
+import { readSpecSource } from './source.js';
+import type { SpecLocation } from '../errors.js';
+import { deepFreeze } from './validate.js';
+
+/** Where the `webhook` block of each loaded spec is, for requireWebhookSecret's error. */
+const webhookLocations = new WeakMap<ReloaderSpec, SpecLocation>();
+
+/**
+ * Parses and validates spec text. `file` names the spec in errors and anchors relative paths
+ * (made absolute with the cwd when it is relative). `env` feeds `${VAR}` and the SPEC §9
+ * defaults. Synchronous and pure apart from reading the schema once.
+ */
+export function parseSpec(text: string, file: string, env: EnvLike = process.env): ReloaderSpec {
+  const absolute = resolve(file);
+  const source = readSpecSource(text, absolute, env); // (1) (2)
+  coerceEnvValues(source); // (3)
+  validateAgainstSchema(source); // (4)
+  const reader = new SpecReader(source, env, dirname(absolute));
+  const spec = buildSpec(reader, absolute); // (5)
+  webhookLocations.set(spec, source.locate(['webhook']));
+  return deepFreeze(spec); // (6)
+}
+
+/** Reads `file` and parses it; an unreadable file is a SpecError (exit code 2) naming it. */
+export async function loadSpec(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ReloaderSpec> {
+  const absolute = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const problem =
+      code === 'ENOENT' ? 'spec file not found' : `cannot read spec file (${code ?? 'error'})`;
+    throw new SpecError({ file: absolute, yamlPath: '', line: 0 }, problem, { cause: err });
+  }
+  return parseSpec(text, absolute, env);
+}
+
+/** The spec path the CLI uses: `--config`, else `$RELOADER_CONFIG`, else `./reloader.yaml`; absolute. */
+export function resolveConfigPath(flag: string | undefined, env: EnvLike = process.env): string {
+  const chosen =
+    flag !== undefined && flag !== '' ? flag : env['RELOADER_CONFIG'] || './reloader.yaml';
+  return resolve(chosen);
+}
+
+/**
+ * The daemon's extra rule: webhooks must be verifiable, so a spec without `webhook.secret`,
+ * `webhook.secretFile` or `$INFISICAL_WEBHOOK_SECRET` is refused unless `allowUnsigned: true`.
+ * Kept out of parseSpec on purpose: `--once`, `validate` and `render` never listen for webhooks
+ * and must not demand a secret they would not use.
+ */
+export function requireWebhookSecret(spec: ReloaderSpec): void {
+  const { webhook } = spec;
+  if (webhook.allowUnsigned || webhook.secret !== undefined || webhook.secretFile !== undefined)
+    return;
+  const location = webhookLocations.get(spec) ?? { file: spec.file, yamlPath: 'webhook', line: 0 };
+  throw new SpecError(
+    { ...location, yamlPath: 'webhook' },
+    'the webhook needs a signing secret: set webhook.secretFile, webhook.secret or INFISICAL_WEBHOOK_SECRET ' +
+      '(or allowUnsigned: true, for local experiments only)',
+  );
+}

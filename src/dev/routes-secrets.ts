@@ -1,0 +1,190 @@
+/**
+ * The secret-reading routes of the local server (INFISICAL.md §4): `GET /api/v3/secrets/raw`,
+ * `GET /api/v3/secrets/raw/:secretName`, `GET /api/v4/secrets`, `GET /api/v4/secrets/:secretName`.
+ *
+ * Each handler follows its Infisical router step by step: (1) auth (401 "Token missing"),
+ * (2) query validation in schema order (422), (3) project id / environment checks with the
+ * router's own 400 messages, (4) project membership (403), (5) the service call in `listing.ts`.
+ *
+ * Query booleans are only "true"/"false". `include_imports` is the real parameter; the camelCase
+ * `includeImports` (sent by the newest CLI and by the SDK's `getSecret`) is honoured as an alias
+ * when `include_imports` is absent — a real Infisical ignores it.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { badRequest, notFound } from './api-error.js';
+import { getSecretByName, listSecrets } from './listing.js';
+import { requireIdentity, requireProject, type ServerState } from './state.js';
+import { Validator } from './validate.js';
+
+const SECRET_TYPES = ['shared', 'personal'] as const;
+
+/** `metadataFilter` as Infisical parses it: `key=a,value=b|key=c,value=d`; true when non-empty. */
+function metadataFilter(v: Validator): boolean {
+  const raw = v.string('metadataFilter', true);
+  if (!raw) return false;
+  let count = 0;
+  for (const pair of raw.split('|')) {
+    const parts = pair.split(/[,=]/);
+    let key = '';
+    let value = '';
+    for (let i = 0; i < parts.length; i += 2) {
+      const id = (parts[i] ?? '').trim().toLowerCase();
+      const val = parts[i + 1]?.trim() ?? '';
+      if (id === 'key' && val) key = val;
+      else if (id === 'value' && val) value = val;
+    }
+    if (key && value) count += 1;
+  }
+  if (count > 10) {
+    v.issues.push({
+      code: 'custom',
+      message: 'You can only filter by up to 10 metadata fields',
+      path: ['metadataFilter'],
+    });
+  }
+  return count > 0;
+}
+
+function includeImports(v: Validator, query: unknown): boolean {
+  const real = v.bool('include_imports', false);
+  if (v.has('include_imports')) return real;
+  return (query as Record<string, unknown>).includeImports === 'true';
+}
+
+function tagSlugs(v: Validator): string[] {
+  const raw = v.string('tagSlugs', true);
+  return raw ? raw.split(',').map((s) => s.trim()) : [];
+}
+
+/** v3's `extractProjectIdFromSlug`: an id wins, else a slug, else 400. */
+function projectIdFrom(state: ServerState, id: string | undefined, slug: string | undefined) {
+  if (id) return id;
+  if (!slug) throw badRequest('You must provide projectSlug or workspaceId');
+  const project = state.store.projectBySlug(slug);
+  if (!project) throw notFound(`No project found with slug ${slug}`);
+  return project.id;
+}
+
+function secretName(req: FastifyRequest): string {
+  return String((req.params as Record<string, unknown>).secretName ?? '').trim();
+}
+
+/** Register the four secret routes. */
+export function registerSecretRoutes(app: FastifyInstance, state: ServerState): void {
+  app.get('/api/v3/secrets/raw', async (req) => {
+    const record = requireIdentity(state, req);
+    const v = new Validator(req.query, 'query');
+    const metadata = metadataFilter(v);
+    const workspaceId = v.string('workspaceId', true);
+    const workspaceSlug = v.string('workspaceSlug', true);
+    const environment = v.string('environment', true);
+    const path = v.secretPath();
+    const viewSecretValue = v.bool('viewSecretValue', true);
+    const expand = v.bool('expandSecretReferences', false);
+    const recursive = v.bool('recursive', false);
+    const imports = includeImports(v, req.query);
+    const tags = tagSlugs(v);
+    v.done();
+    const projectId = projectIdFrom(state, workspaceId, workspaceSlug);
+    if (!environment) throw badRequest('Missing project id or environment');
+    const project = requireProject(state, record, projectId);
+    return listSecrets(state.store, {
+      project,
+      environment,
+      path,
+      recursive,
+      includeImports: imports,
+      expand,
+      viewSecretValue,
+      tagSlugs: tags,
+      metadataFilter: metadata,
+    });
+  });
+
+  app.get('/api/v4/secrets', async (req) => {
+    const record = requireIdentity(state, req);
+    const v = new Validator(req.query, 'query');
+    const metadata = metadataFilter(v);
+    const projectId = v.string('projectId', true);
+    const environment = v.string('environment', true);
+    const path = v.secretPath();
+    const viewSecretValue = v.bool('viewSecretValue', true);
+    const expand = v.bool('expandSecretReferences', false);
+    const recursive = v.bool('recursive', false);
+    const imports = includeImports(v, req.query);
+    const tags = tagSlugs(v);
+    v.done();
+    if (!projectId || !environment) throw badRequest('Missing project id or environment');
+    const project = requireProject(state, record, projectId);
+    return listSecrets(state.store, {
+      project,
+      environment,
+      path,
+      recursive,
+      includeImports: imports,
+      expand,
+      viewSecretValue,
+      tagSlugs: tags,
+      metadataFilter: metadata,
+    });
+  });
+
+  app.get('/api/v3/secrets/raw/:secretName', async (req) => {
+    const record = requireIdentity(state, req);
+    const v = new Validator(req.query, 'query');
+    const workspaceId = v.string('workspaceId', true);
+    const workspaceSlug = v.string('workspaceSlug', true);
+    const environment = v.string('environment', true);
+    const path = v.secretPath();
+    const version = v.optionalNumber('version');
+    const type = v.enumValue('type', SECRET_TYPES, 'shared');
+    const viewSecretValue = v.bool('viewSecretValue', true);
+    const expand = v.bool('expandSecretReferences', false);
+    const imports = includeImports(v, req.query);
+    v.done();
+    const projectId = projectIdFrom(state, workspaceId, workspaceSlug);
+    if (!environment) throw badRequest('Missing environment');
+    const project = requireProject(state, record, projectId);
+    const secret = getSecretByName(state.store, {
+      project,
+      environment,
+      path,
+      secretName: secretName(req),
+      type,
+      version,
+      expand,
+      viewSecretValue,
+      includeImports: imports,
+    });
+    return { secret };
+  });
+
+  app.get('/api/v4/secrets/:secretName', async (req) => {
+    const record = requireIdentity(state, req);
+    const v = new Validator(req.query, 'query');
+    const projectId = v.string('projectId');
+    const environment = v.string('environment', true);
+    const path = v.secretPath();
+    const version = v.optionalNumber('version');
+    const type = v.enumValue('type', SECRET_TYPES, 'shared');
+    const viewSecretValue = v.bool('viewSecretValue', true);
+    const expand = v.bool('expandSecretReferences', false);
+    const imports = includeImports(v, req.query);
+    v.done();
+    if (!environment) throw badRequest('Missing environment');
+    if (!projectId) throw badRequest('You must provide  workspaceId');
+    const project = requireProject(state, record, projectId);
+    const secret = getSecretByName(state.store, {
+      project,
+      environment,
+      path,
+      secretName: secretName(req),
+      type,
+      version,
+      expand,
+      viewSecretValue,
+      includeImports: imports,
+    });
+    return { secret };
+  });
+}

@@ -1,0 +1,363 @@
+/**
+ * The daemon (SPEC §1, §5, §7): push-driven, never polling.
+ *
+ * Data flows one way:
+ *   event → (modified: mark sources dirty → fetch debouncer → one refetch per source per burst
+ *            → diff) | (value: apply to the snapshot → diff)
+ *         → targets that read a changed key (or whose last pass failed)
+ *         → target debouncer (wait.min / wait.max, one pass at a time per target)
+ *         → render → commit → check → reload → report.
+ *
+ * Start-up: the server listens first (`/healthz` 200, `/readyz` 503), then the first fetch is
+ * retried with backoff until it succeeds, every target is rendered, and `/readyz` turns 200
+ * once every target has rendered successfully at least once. Events that arrive before the
+ * first fetch are kept and applied after it.
+ *
+ * The only timers: the token lifecycle (inside TokenManager), the debouncers, and the retry
+ * backoff while Infisical is unreachable (which only re-tries work an event asked for).
+ */
+import type { ReloaderSpec } from '../config/types.js';
+import type { ChangeEvent } from '../events/parse.js';
+import { sourceForValueEvent, sourcesForEvent } from '../events/match.js';
+import { asReloaderError } from '../errors.js';
+import { scrubber, type Logger } from '../logger.js';
+import { removeStaleTempFiles } from '../output/atomic-write.js';
+import { SecretSnapshot } from '../secrets/snapshot.js';
+import type { Metrics } from '../server/metrics.js';
+import { Debouncer, realTimers, type Burst, type Timers } from './debouncer.js';
+import { fetchSources, openSession, type InfisicalSession } from './fetch.js';
+import { newTargetState, runTargetPass, type TargetState } from './runner.js';
+import { compileTargets, type CompiledTarget } from './targets.js';
+
+const FETCH_KEY = 'fetch';
+const BACKOFF_START_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+export interface DaemonOptions {
+  spec: ReloaderSpec;
+  logger: Logger;
+  env: Readonly<Record<string, string | undefined>>;
+  metrics: Metrics;
+  timers?: Timers;
+  /** Load and validate the spec again (SIGHUP); defaults to re-reading `spec.file`. */
+  reloadSpec?: () => Promise<ReloaderSpec>;
+}
+
+export interface EventEffect {
+  effect: 'queued' | 'ignored';
+  reason?: string;
+}
+
+export class Daemon {
+  private spec: ReloaderSpec;
+  private targets = new Map<string, CompiledTarget>();
+  private readonly states = new Map<string, TargetState>();
+  private snapshot: SecretSnapshot;
+  private session: InfisicalSession;
+  private readonly timers: Timers;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  private readonly fetchDebouncer: Debouncer<string>;
+  private readonly targetDebouncer: Debouncer<string>;
+  private readonly dirtySources = new Set<number>();
+  private forceAllTargets = false;
+  private fetchedOnce = false;
+  private readonly earlyValueEvents: Array<{ event: ChangeEvent; atMs: number }> = [];
+  private backoffMs = BACKOFF_START_MS;
+  private retryTimer: unknown;
+  private stopping = false;
+  private readonly startedAt = new Date();
+  private lastFetchAt: string | undefined;
+  private lastFetchError: { code: string; message: string } | undefined;
+
+  constructor(private readonly options: DaemonOptions) {
+    this.spec = options.spec;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.timers = options.timers ?? realTimers;
+    this.snapshot = new SecretSnapshot(this.spec.sources.length, this.logger);
+    this.session = this.openSession(this.spec);
+    this.fetchDebouncer = new Debouncer<string>({
+      run: (_key, burst) => this.runFetch(burst),
+      waitFor: () => this.spec.defaults.wait,
+      onError: (_key, err) => this.logger.error({ err: asReloaderError(err) }, 'fetch pass failed'),
+      timers: this.timers,
+    });
+    this.targetDebouncer = new Debouncer<string>({
+      run: (name, burst) => this.runTarget(name, burst),
+      waitFor: (name) => this.targets.get(name)?.spec.wait ?? this.spec.defaults.wait,
+      onError: (name, err) =>
+        this.logger.error({ target: name, err: asReloaderError(err) }, 'target pass failed'),
+      timers: this.timers,
+    });
+  }
+
+  /**
+   * Compile templates (throws RLD_ERR_TEMPLATE: the caller exits 2), clean crash leftovers,
+   * and start the first fetch. Resolves as soon as the first fetch is scheduled; `whenReady`
+   * resolves once every target has rendered.
+   */
+  async start(): Promise<void> {
+    await this.installTargets(this.spec);
+    const removed = await removeStaleTempFiles(this.destinations());
+    if (removed > 0) this.logger.warn({ removed }, 'removed temp files left by an earlier crash');
+    this.session.tokens.start();
+    this.requestFullSync(this.timers.now());
+  }
+
+  /** Handle one verified webhook event; only queues work, answers at once. */
+  handleEvent(event: ChangeEvent, atMs: number = this.timers.now()): EventEffect {
+    if (this.stopping) return { effect: 'ignored', reason: 'shutting down' };
+    if (
+      event.kind === 'modified' ||
+      (event.kind === 'value' && this.spec.webhook.payloadValues === 'refetch')
+    ) {
+      const indexes =
+        event.kind === 'modified'
+          ? sourcesForEvent(this.spec.sources, event)
+          : this.valueEventSources(event);
+      if (indexes.length === 0) {
+        return { effect: 'ignored', reason: 'no configured source covers this change' };
+      }
+      for (const i of indexes) this.dirtySources.add(i);
+      this.fetchDebouncer.trigger(FETCH_KEY, atMs);
+      return { effect: 'queued' };
+    }
+    if (event.kind === 'value') {
+      const index = this.valueEventSources(event)[0];
+      if (index === undefined)
+        return { effect: 'ignored', reason: 'no configured source matches the event' };
+      if (!this.fetchedOnce) {
+        this.earlyValueEvents.push({ event, atMs });
+        return { effect: 'queued' };
+      }
+      this.applyValue(event, index, atMs);
+      return { effect: 'queued' };
+    }
+    return { effect: 'ignored', reason: `event kind ${event.kind}` };
+  }
+
+  /** POST /resync and SIGHUP: refetch every source, re-render every target. */
+  resync(): void {
+    if (this.stopping) return;
+    this.requestFullSync(this.timers.now());
+  }
+
+  /** SIGHUP: re-read the spec; keep the old one if the new one is invalid. */
+  async reload(): Promise<boolean> {
+    const load = this.options.reloadSpec;
+    if (!load) return false;
+    let next: ReloaderSpec;
+    try {
+      next = await load();
+      await compileTargets(next);
+    } catch (err) {
+      this.logger.error(
+        { err: asReloaderError(err, 'RLD_ERR_SPEC') },
+        'SIGHUP: new spec is invalid; keeping the old one',
+      );
+      return false;
+    }
+    await this.targetDebouncer.idle();
+    await this.fetchDebouncer.idle();
+    const old = this.session;
+    this.spec = next;
+    await this.installTargets(next);
+    this.snapshot = new SecretSnapshot(next.sources.length, this.logger);
+    this.fetchedOnce = false;
+    this.session = this.openSession(next);
+    this.session.tokens.start();
+    await old.close();
+    this.logger.info(
+      { targets: next.targets.length, sources: next.sources.length },
+      'SIGHUP: spec reloaded',
+    );
+    this.requestFullSync(this.timers.now());
+    return true;
+  }
+
+  /** Finish the in-flight commits, stop every timer, close the Infisical session. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    await this.fetchDebouncer.stop();
+    await this.targetDebouncer.stop();
+    await this.session.close();
+  }
+
+  /** Resolves when no fetch or target pass is pending or running (tests). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.fetchDebouncer.idle();
+      await this.targetDebouncer.idle();
+      if (this.fetchDebouncer.isIdle && this.targetDebouncer.isIdle) return;
+    }
+  }
+
+  get healthy(): boolean {
+    return !this.stopping;
+  }
+
+  /** Every target has rendered successfully at least once. */
+  get ready(): boolean {
+    if (!this.fetchedOnce) return false;
+    for (const name of this.targets.keys()) {
+      if (!this.states.get(name)?.renderedOnce) return false;
+    }
+    return true;
+  }
+
+  /** JSON for GET /status: names, hashes, times and outcomes only. */
+  status(): Record<string, unknown> {
+    return {
+      ready: this.ready,
+      startedAt: this.startedAt.toISOString(),
+      spec: this.spec.file,
+      token: { expiresAt: this.tokenExpiry() },
+      infisical: { lastFetchAt: this.lastFetchAt, lastError: this.lastFetchError },
+      sources: this.spec.sources.map((s, i) => ({
+        projectId: s.projectId,
+        environment: s.environment,
+        path: s.path,
+        recursive: s.recursive,
+        keys: this.fetchedOnce ? this.snapshot.source(i).size : undefined,
+      })),
+      targets: [...this.targets.keys()].map((name) => this.states.get(name)),
+    };
+  }
+
+  private tokenExpiry(): string | undefined {
+    const ms = this.session.tokens.expiresAtMs();
+    return ms === undefined ? undefined : new Date(ms).toISOString();
+  }
+
+  private openSession(spec: ReloaderSpec): InfisicalSession {
+    return openSession(spec, this.logger, (expiresAtMs) => this.metrics.tokenExpiry(expiresAtMs));
+  }
+
+  private async installTargets(spec: ReloaderSpec): Promise<void> {
+    const compiled = await compileTargets(spec);
+    this.targets = new Map(compiled.map((t) => [t.spec.name, t]));
+    for (const name of this.targets.keys()) {
+      if (!this.states.has(name)) this.states.set(name, newTargetState(name));
+    }
+    for (const name of [...this.states.keys()]) {
+      if (!this.targets.has(name)) this.states.delete(name);
+    }
+  }
+
+  private destinations(): string[] {
+    return [...this.targets.values()].flatMap((t) => t.spec.files.map((f) => f.destination));
+  }
+
+  private valueEventSources(event: Extract<ChangeEvent, { kind: 'value' }>): number[] {
+    const index = sourceForValueEvent(this.spec.sources, event, (i, key) =>
+      this.fetchedOnce ? this.snapshot.source(i).has(key) : false,
+    );
+    return index === undefined ? [] : [index];
+  }
+
+  private applyValue(
+    event: Extract<ChangeEvent, { kind: 'value' }>,
+    index: number,
+    atMs: number,
+  ): void {
+    const value = event.action === 'deleted' ? undefined : event.value;
+    if (value !== undefined) scrubber.add(value);
+    const changed = this.snapshot.applyValue(index, event.key, value);
+    this.logger.info(
+      { key: event.key, action: event.action, changed: changed.size > 0 },
+      'value event applied',
+    );
+    this.triggerAffected(changed, atMs, false);
+  }
+
+  private requestFullSync(atMs: number): void {
+    this.spec.sources.forEach((_s, i) => this.dirtySources.add(i));
+    this.forceAllTargets = true;
+    this.fetchDebouncer.trigger(FETCH_KEY, atMs, true);
+  }
+
+  /** One fetch pass over the dirty sources; on failure, keep them dirty and retry with backoff. */
+  private async runFetch(burst: Burst): Promise<void> {
+    if (this.dirtySources.size === 0) return;
+    const indexes = [...this.dirtySources].sort((a, b) => a - b);
+    const forceAll = this.forceAllTargets;
+    this.dirtySources.clear();
+    this.forceAllTargets = false;
+    let listings;
+    try {
+      listings = await fetchSources(this.session, this.spec.sources, indexes);
+    } catch (err) {
+      const error = asReloaderError(err, 'RLD_ERR_INFISICAL_NETWORK');
+      for (const i of indexes) this.dirtySources.add(i);
+      this.forceAllTargets = this.forceAllTargets || forceAll;
+      this.lastFetchError = { code: error.code, message: error.message };
+      this.metrics.fetch('failed');
+      const delay = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+      this.logger.warn(
+        { err: error, retryInMs: delay },
+        'fetch failed; keeping the last good files',
+      );
+      if (!this.stopping) {
+        this.retryTimer = this.timers.setTimeout(() => {
+          this.retryTimer = undefined;
+          this.fetchDebouncer.trigger(FETCH_KEY, burst.firstEventAtMs, true);
+        }, delay);
+      }
+      return;
+    }
+    this.backoffMs = BACKOFF_START_MS;
+    this.lastFetchError = undefined;
+    this.lastFetchAt = new Date(this.timers.now()).toISOString();
+    this.metrics.fetch('ok');
+    const changed = this.snapshot.replace(listings);
+    scrubber.addAll(this.snapshot.merged.values());
+    this.logger.info({ sources: indexes, changedKeys: [...changed].sort() }, 'secrets fetched');
+    const first = !this.fetchedOnce;
+    this.fetchedOnce = true;
+    if (first) {
+      for (const { event, atMs } of this.earlyValueEvents.splice(0)) this.handleEvent(event, atMs);
+    }
+    this.triggerAffected(changed, burst.firstEventAtMs, forceAll || first);
+  }
+
+  /** Queue the targets a change concerns: readers of a changed key, and failed/unrendered ones. */
+  private triggerAffected(changed: ReadonlySet<string>, atMs: number, all: boolean): void {
+    for (const [name] of this.targets) {
+      const state = this.states.get(name);
+      const affected =
+        all ||
+        !state?.renderedOnce ||
+        (state.lastStatus === 'failed' && changed.size > 0) ||
+        state.keysRead.some((k) => changed.has(k));
+      if (affected) this.targetDebouncer.trigger(name, atMs, all);
+    }
+  }
+
+  private async runTarget(name: string, burst: Burst): Promise<void> {
+    const target = this.targets.get(name);
+    const state = this.states.get(name);
+    if (!target || !state || !this.fetchedOnce) return;
+    const result = await runTargetPass(target, this.snapshot.merged, state, {
+      logger: this.logger,
+      env: this.options.env,
+      firstRender: !state.renderedOnce,
+      cwd: this.spec.dir,
+    });
+    this.metrics.render(name, result.status);
+    this.metrics.targetUp(name, result.status !== 'failed');
+    if (result.status !== 'failed') this.metrics.targetSuccess(name, this.timers.now());
+    if (result.written.length > 0) {
+      this.metrics.observeEventToFile((this.timers.now() - burst.firstEventAtMs) / 1000);
+    }
+    if (result.reload) {
+      this.metrics.reload(name, result.reload.status);
+      if (result.reload.status === 'ok') {
+        this.metrics.observeEventToReload((this.timers.now() - burst.firstEventAtMs) / 1000);
+      }
+    }
+    this.metrics.ready(this.ready);
+  }
+}

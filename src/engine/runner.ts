@@ -1,0 +1,148 @@
+/**
+ * One pass over one target: render → commit (atomic write, check, rollback) → reload.
+ *
+ * Contract (SPEC §6):
+ *   (1) every file is rendered in memory; a render error writes nothing;
+ *   (2) the files whose bytes or mode changed are committed atomically under a lock;
+ *   (3) `check` runs after the new files are in place; on failure the previous files are back
+ *       and no reload runs;
+ *   (4) the reload runs once, only when something was written; on the first render a signal
+ *       to a process that is not running yet is `skipped`, not a failure;
+ *   (5) the outcome is recorded in the target's `TargetState` (for /status, /metrics, exit codes).
+ * A pass never throws: failures are returned, so one target never blocks the others.
+ */
+import type { Logger } from '../logger.js';
+import { ReloaderError, asReloaderError } from '../errors.js';
+import { commitTarget, contentHash } from '../output/commit.js';
+import { runCheck, runReload, type ReloadOutcome } from '../reload/index.js';
+import type { SecretMap } from '../secrets/snapshot.js';
+import { renderTarget, type CompiledTarget } from './targets.js';
+
+export type PassStatus = 'unchanged' | 'committed' | 'failed';
+
+export interface PassResult {
+  target: string;
+  status: PassStatus;
+  /** Destinations written by this pass (empty when unchanged or failed before writing). */
+  written: string[];
+  reload?: ReloadOutcome;
+  error?: ReloaderError;
+  /** Secret keys the target's templates read (empty when the render failed). */
+  keysRead: Set<string>;
+  durationMs: number;
+}
+
+/** What /status shows per target; never a value, only hashes and outcomes. */
+export interface TargetState {
+  name: string;
+  lastRenderAt?: string;
+  lastSuccessAt?: string;
+  lastStatus?: PassStatus;
+  lastError?: { code: string; message: string };
+  files: Record<string, string>;
+  lastCheck?: { ok: boolean; at: string; detail?: string };
+  lastReload?: { status: ReloadOutcome['status']; at: string; detail: string };
+  /** Keys read by the last successful render, used to pick dependents of a change. */
+  keysRead: string[];
+  renderedOnce: boolean;
+}
+
+export function newTargetState(name: string): TargetState {
+  return { name, files: {}, keysRead: [], renderedOnce: false };
+}
+
+export interface PassOptions {
+  logger: Logger;
+  env: Readonly<Record<string, string | undefined>>;
+  /** True for the first pass after start (signal reloads to absent processes are skipped). */
+  firstRender: boolean;
+  /** Working directory of check and reload commands (the spec's folder). */
+  cwd?: string;
+  now?: () => Date;
+}
+
+/** Run one pass for `target` over `secrets` and update `state`. Never throws. */
+export async function runTargetPass(
+  target: CompiledTarget,
+  secrets: SecretMap,
+  state: TargetState,
+  options: PassOptions,
+): Promise<PassResult> {
+  const started = performance.now();
+  const now = options.now ?? (() => new Date());
+  const log = options.logger.child({ target: target.spec.name });
+  const done = (partial: Omit<PassResult, 'target' | 'durationMs'>): PassResult => {
+    const result = {
+      target: target.spec.name,
+      durationMs: performance.now() - started,
+      ...partial,
+    };
+    state.lastStatus = result.status;
+    if (result.error) {
+      state.lastError = { code: result.error.code, message: result.error.message };
+    } else {
+      state.lastError = undefined;
+      state.lastSuccessAt = now().toISOString();
+      state.renderedOnce = true;
+    }
+    return result;
+  };
+
+  // (1) render in memory
+  let rendered;
+  try {
+    rendered = renderTarget(target, secrets, options.env);
+  } catch (err) {
+    const error = asReloaderError(err, 'RLD_ERR_RENDER');
+    log.error({ err: error }, 'render failed; the files on disk are unchanged');
+    return done({ status: 'failed', written: [], error, keysRead: new Set() });
+  }
+  state.lastRenderAt = now().toISOString();
+
+  // (2)+(3) commit with check and rollback
+  let written: string[];
+  try {
+    const result = await commitTarget(target.spec, rendered.files, {
+      logger: log,
+      runCheck: (spec) => runCheck(spec, options.cwd),
+    });
+    written = result.written;
+    if (result.check) state.lastCheck = { ok: result.check.ok, at: now().toISOString() };
+  } catch (err) {
+    const error = asReloaderError(err, 'RLD_ERR_WRITE');
+    if (error.code === 'RLD_ERR_CHECK') {
+      state.lastCheck = { ok: false, at: now().toISOString(), detail: error.message };
+    }
+    log.error({ err: error }, 'commit failed; the previous files are in place');
+    return done({ status: 'failed', written: [], error, keysRead: rendered.keysRead });
+  }
+  for (const file of rendered.files)
+    state.files[file.spec.destination] = contentHash(file.contents);
+  state.keysRead = [...rendered.keysRead].sort();
+
+  if (written.length === 0) {
+    log.debug('output unchanged: no write, no reload');
+    return done({ status: 'unchanged', written, keysRead: rendered.keysRead });
+  }
+  log.info({ files: written, hashes: written.map((d) => state.files[d]) }, 'files committed');
+
+  // (4) reload once
+  if (!target.spec.reload) {
+    return done({ status: 'committed', written, keysRead: rendered.keysRead });
+  }
+  const reload = await runReload(target.spec.reload, {
+    firstRender: options.firstRender,
+    logger: log,
+    cwd: options.cwd,
+  });
+  state.lastReload = { status: reload.status, at: now().toISOString(), detail: reload.detail };
+  if (reload.status === 'failed') {
+    const error = new ReloaderError(
+      'RLD_ERR_RELOAD',
+      `reload of target "${target.spec.name}" failed: ${reload.detail}`,
+      { details: { target: target.spec.name } },
+    );
+    return done({ status: 'failed', written, reload, error, keysRead: rendered.keysRead });
+  }
+  return done({ status: 'committed', written, reload, keysRead: rendered.keysRead });
+}

@@ -1,0 +1,94 @@
+/**
+ * Targets as the engine holds them: every file's template compiled once (at start and on
+ * SIGHUP), so that `validate`, `--once` and the daemon find template errors before any network
+ * call (SPEC §2: exit 2). Rendering a target renders every file in memory first; one failing
+ * file means nothing of that target is written (SPEC §6.1).
+ */
+import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import type { FileSpec, ReloaderSpec, TargetSpec } from '../config/types.js';
+import { ReloaderError, asReloaderError } from '../errors.js';
+import type { RenderedFile } from '../output/commit.js';
+import type { SecretMap } from '../secrets/snapshot.js';
+import { compileTemplate, type CompiledTemplate } from '../template/engine.js';
+
+export interface CompiledFile {
+  spec: FileSpec;
+  template: CompiledTemplate;
+}
+
+export interface CompiledTarget {
+  spec: TargetSpec;
+  files: CompiledFile[];
+}
+
+export interface RenderedTarget {
+  files: RenderedFile[];
+  /** Every secret key any file of the target read. */
+  keysRead: Set<string>;
+}
+
+/** The name a template is reported under: its path relative to the spec, or the YAML path. */
+export function templateName(spec: ReloaderSpec, file: FileSpec): string {
+  if (file.template !== undefined) return relative(spec.dir, file.template) || file.template;
+  return `${file.origin.yamlPath}.contents`;
+}
+
+/**
+ * Read and compile every template of every target. Throws RLD_ERR_TEMPLATE (or RLD_ERR_SPEC for
+ * an unreadable template file) naming the template; never touches the network.
+ */
+export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget[]> {
+  const out: CompiledTarget[] = [];
+  for (const target of spec.targets) {
+    const files: CompiledFile[] = [];
+    for (const file of target.files) {
+      const name = templateName(spec, file);
+      let source: string;
+      if (file.template !== undefined) {
+        try {
+          source = await readFile(file.template, 'utf8');
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+          throw new ReloaderError(
+            'RLD_ERR_TEMPLATE',
+            `${spec.file}:${file.origin.line}: ${file.origin.yamlPath}.template: cannot read template ${name} (${code})`,
+            { cause: err, details: { template: name, target: target.name } },
+          );
+        }
+      } else {
+        source = file.contents ?? '';
+      }
+      files.push({ spec: file, template: compileTemplate(name, source) });
+    }
+    out.push({ spec: target, files });
+  }
+  return out;
+}
+
+/**
+ * Render every file of `target` in memory. Throws the first render error (RLD_ERR_MISSING_KEY or
+ * RLD_ERR_RENDER) with the target's name added to its details; nothing is written by this step.
+ */
+export function renderTarget(
+  target: CompiledTarget,
+  secrets: SecretMap,
+  env: Readonly<Record<string, string | undefined>>,
+): RenderedTarget {
+  const keysRead = new Set<string>();
+  const files: RenderedFile[] = [];
+  for (const file of target.files) {
+    try {
+      const result = file.template.render({ secrets, env, target: { name: target.spec.name } });
+      for (const key of result.keysRead) keysRead.add(key);
+      files.push({ spec: file.spec, contents: result.output });
+    } catch (err) {
+      const e = asReloaderError(err, 'RLD_ERR_RENDER');
+      throw new ReloaderError(e.code, `target "${target.spec.name}": ${e.message}`, {
+        cause: e,
+        details: { ...e.details, target: target.spec.name },
+      });
+    }
+  }
+  return { files, keysRead };
+}

@@ -1,0 +1,509 @@
+/**
+ * The Infisical HTTP client (undici 7): the five calls the reloader needs, with per-request
+ * timeouts, bounded retries and typed errors (INFISICAL.md §1–4, §8).
+ *
+ * Contract:
+ * - Every attempt has its own deadline of `timeoutMs` (headers and body) →
+ *   `RLD_ERR_INFISICAL_TIMEOUT`; a connection/TLS failure → `RLD_ERR_INFISICAL_NETWORK` with the
+ *   undici error as `cause`; an error status → `InfisicalHttpError` (see `codeFor`); a body we
+ *   cannot read → `RLD_ERR_INFISICAL_RESPONSE`.
+ * - Network errors, timeouts, 5xx and 429 are retried (retry-after honoured, see retry.ts);
+ *   other 4xx and unreadable bodies never are.
+ * - Secrecy: every access token and secret value received is added to the process `scrubber`;
+ *   credentials sent (JWT, client secret, token) are scrubbed out of Infisical's error message
+ *   before it becomes ours; logs carry route, status, duration and attempt only.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request, type Dispatcher } from 'undici';
+import { InfisicalHttpError, ReloaderError, hasCode } from '../errors.js';
+import {
+  scrubber as processScrubber,
+  silentLogger,
+  type Logger,
+  type Scrubber,
+} from '../logger.js';
+import type { SourceSpec } from '../config/types.js';
+import { parseSecretListing, type SecretListing } from './listing.js';
+import { parseRetryAfter, withRetry } from './retry.js';
+
+export type { SecretListing } from './listing.js';
+
+/** An access token as granted by a login or a renew. TTLs in seconds; 0 = none. */
+export interface TokenGrant {
+  accessToken: string;
+  expiresInS: number;
+  maxTtlS: number;
+  /** Client clock when the successful attempt was sent (conservative start of the TTL). */
+  obtainedAtMs: number;
+}
+
+export interface ClientRetryOptions {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A retry-after above this is not waited for: the error is thrown. Default 60 s. */
+  maxRetryAfterMs?: number;
+}
+
+export interface InfisicalClientOptions {
+  /** API base URL ending in `/api` (a trailing slash is tolerated). */
+  baseUrl: string;
+  timeoutMs: number;
+  /** PEM file of an extra CA for TLS to Infisical. */
+  caFile?: string;
+  retry?: Partial<ClientRetryOptions>;
+  logger?: Logger;
+  /** A caller-owned dispatcher (not closed by `close()`); overrides `caFile`. */
+  dispatcher?: Dispatcher;
+  /** Default `infisical-reloader/<package.json version>`. */
+  userAgent?: string;
+  /** Where received tokens and values are registered; default the process scrubber. */
+  scrubber?: Scrubber;
+  now?: () => number;
+  /** Largest response body accepted; default 64 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** Defaults: 4 attempts, 250 ms doubling to at most 10 s (≈ 2.2 s of waiting in the worst case without retry-after). */
+export const DEFAULT_RETRY: ClientRetryOptions = Object.freeze({
+  attempts: 4,
+  baseDelayMs: 250,
+  maxDelayMs: 10_000,
+  maxRetryAfterMs: 60_000,
+});
+
+type RouteKind = 'login' | 'renew' | 'revoke' | 'authed';
+
+interface Call {
+  method: 'GET' | 'POST';
+  route: string;
+  kind: RouteKind;
+  query?: URLSearchParams;
+  body?: unknown;
+  bearer?: string;
+  /** Credentials sent with this call: scrubbed out of any error message. */
+  sensitive: string[];
+}
+
+interface Answer {
+  json: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Retry hints attached to HTTP errors without widening the public error type. */
+const retryAfterOf = new WeakMap<object, number>();
+
+let cachedVersion: string | undefined;
+/** The version in the nearest package.json named infisical-reloader (works from src/ and dist/). */
+function packageVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  cachedVersion = '0.0.0';
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'infisical-reloader' && typeof pkg.version === 'string') {
+        cachedVersion = pkg.version;
+        break;
+      }
+    } catch {
+      // no package.json here: keep walking up
+    }
+    dir = dirname(dir);
+  }
+  return cachedVersion;
+}
+
+/** Infisical's JSON error `message`: a string, or (422) an array of zod issues joined to text. */
+function errorMessageOf(message: unknown): string | undefined {
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message)) {
+    const parts = message.map((issue) => {
+      if (typeof issue === 'string') return issue;
+      if (issue && typeof issue === 'object') {
+        const i = issue as { message?: unknown; path?: unknown };
+        const text = typeof i.message === 'string' ? i.message : 'invalid';
+        const path = Array.isArray(i.path) && i.path.length > 0 ? `${i.path.join('.')}: ` : '';
+        return `${path}${text}`;
+      }
+      return String(issue);
+    });
+    return parts.join('; ');
+  }
+  return undefined;
+}
+
+/**
+ * Which catalogue code an error status maps to. 429 and 5xx are never a refusal of the
+ * credential, so they stay `RLD_ERR_INFISICAL_HTTP` on every route.
+ */
+function codeFor(
+  kind: RouteKind,
+  status: number,
+  errorName: string | undefined,
+): 'RLD_ERR_AUTH' | 'RLD_ERR_TOKEN' | 'RLD_ERR_INFISICAL_HTTP' {
+  if (status === 429 || status >= 500 || status < 400) return 'RLD_ERR_INFISICAL_HTTP';
+  if (kind === 'login') return 'RLD_ERR_AUTH';
+  const tokenish = errorName === 'TokenError' || errorName === 'UnauthorizedError';
+  if (status === 401 || (status === 403 && tokenish)) return 'RLD_ERR_TOKEN';
+  return 'RLD_ERR_INFISICAL_HTTP';
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof InfisicalHttpError) return err.status === 429 || err.status >= 500;
+  return (
+    hasCode(err, 'RLD_ERR_INFISICAL_NETWORK', 'RLD_ERR_INFISICAL_TIMEOUT') && !closedErrors.has(err)
+  );
+}
+
+/** Errors raised because the client was closed: never retried. */
+const closedErrors = new WeakSet<object>();
+
+/**
+ * Talks to one Infisical. Create one per process (it holds a connection pool) and `close()` it
+ * at shutdown: in-flight requests and retry waits are aborted.
+ */
+export class InfisicalClient {
+  private readonly base: string;
+  private readonly timeoutMs: number;
+  private readonly retry: ClientRetryOptions;
+  private readonly logger: Logger;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly userAgent: string;
+  private readonly scrubber: Scrubber;
+  private readonly now: () => number;
+  private readonly maxBodyBytes: number;
+  private readonly closing = new AbortController();
+  private closed: Promise<void> | undefined;
+
+  constructor(opts: InfisicalClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs;
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.logger = opts.logger ?? silentLogger();
+    this.userAgent = opts.userAgent ?? `infisical-reloader/${packageVersion()}`;
+    this.scrubber = opts.scrubber ?? processScrubber;
+    this.now = opts.now ?? Date.now;
+    this.maxBodyBytes = opts.maxBodyBytes ?? 64 * 1024 * 1024;
+    if (opts.dispatcher) {
+      this.dispatcher = opts.dispatcher;
+      this.ownsDispatcher = false;
+    } else {
+      let ca: string | undefined;
+      if (opts.caFile !== undefined) {
+        try {
+          ca = readFileSync(opts.caFile, 'utf8');
+        } catch (err) {
+          throw new ReloaderError(
+            'RLD_ERR_INFISICAL_NETWORK',
+            `cannot read caFile ${opts.caFile}`,
+            {
+              cause: err,
+              details: { caFile: opts.caFile },
+            },
+          );
+        }
+      }
+      this.dispatcher = new Agent(ca === undefined ? {} : { connect: { ca } });
+      this.ownsDispatcher = true;
+    }
+  }
+
+  /** `POST /v1/auth/kubernetes-auth/login` with the pod's service-account JWT. */
+  async loginKubernetes(identityId: string, jwt: string): Promise<TokenGrant> {
+    return this.grant({
+      method: 'POST',
+      route: '/v1/auth/kubernetes-auth/login',
+      kind: 'login',
+      body: { identityId, jwt },
+      sensitive: [jwt],
+    });
+  }
+
+  /** `POST /v1/auth/universal-auth/login`. */
+  async loginUniversal(clientId: string, clientSecret: string): Promise<TokenGrant> {
+    return this.grant({
+      method: 'POST',
+      route: '/v1/auth/universal-auth/login',
+      kind: 'login',
+      body: { clientId, clientSecret },
+      sensitive: [clientSecret],
+    });
+  }
+
+  /**
+   * `POST /v1/auth/token/renew`, the token in the body and no Authorization header. The server
+   * may return a new JWT: the caller must keep the returned token. A 401 is `RLD_ERR_TOKEN`.
+   */
+  async renew(accessToken: string): Promise<TokenGrant> {
+    return this.grant({
+      method: 'POST',
+      route: '/v1/auth/token/renew',
+      kind: 'renew',
+      body: { accessToken },
+      sensitive: [accessToken],
+    });
+  }
+
+  /** `POST /v1/auth/token/revoke` (token in the body, like renew). */
+  async revoke(accessToken: string): Promise<void> {
+    await this.send({
+      method: 'POST',
+      route: '/v1/auth/token/revoke',
+      kind: 'revoke',
+      body: { accessToken },
+      sensitive: [accessToken],
+    });
+  }
+
+  /**
+   * `GET /v3/secrets/raw` for one source, merged into a flat map (rules in listing.ts). Sends
+   * both `include_imports` (what the server reads) and `includeImports` (what newer servers
+   * and the CLI use); unknown query keys are ignored by Infisical.
+   */
+  async listSecrets(source: SourceSpec, accessToken: string): Promise<SecretListing> {
+    const bool = (b: boolean): string => (b ? 'true' : 'false');
+    const query = new URLSearchParams({
+      workspaceId: source.projectId,
+      environment: source.environment,
+      secretPath: source.path,
+      recursive: bool(source.recursive),
+      include_imports: bool(source.includeImports),
+      includeImports: bool(source.includeImports),
+      expandSecretReferences: bool(source.expandReferences),
+      viewSecretValue: 'true',
+    });
+    const route = '/v3/secrets/raw';
+    const answer = await this.send({
+      method: 'GET',
+      route,
+      kind: 'authed',
+      query,
+      bearer: accessToken,
+      sensitive: [accessToken],
+    });
+    const parsed = parseSecretListing(answer.json, { route, requestedPath: source.path });
+    this.scrubber.addAll(parsed.secrets.values());
+    for (const s of parsed.shadowed) {
+      this.logger.warn(
+        { key: s.key, keptPath: s.keptPath, droppedPath: s.droppedPath, source: source.path },
+        'secret key present in two folders of a recursive source; the shallower path wins',
+      );
+    }
+    const etag = answer.headers['etag'];
+    const listing: SecretListing = { secrets: parsed.secrets };
+    if (typeof etag === 'string') listing.etag = etag;
+    return listing;
+  }
+
+  /** Aborts in-flight requests and retry waits; closes the connection pool if we own it. Idempotent. */
+  close(): Promise<void> {
+    if (this.closed === undefined) {
+      this.closing.abort();
+      this.closed = this.ownsDispatcher ? this.dispatcher.close() : Promise.resolve();
+    }
+    return this.closed;
+  }
+
+  private async grant(call: Call): Promise<TokenGrant> {
+    let sentAt = this.now();
+    const answer = await this.send(call, (t) => (sentAt = t));
+    const body = answer.json as Record<string, unknown> | null;
+    const token = body?.['accessToken'];
+    const expiresIn = Number(body?.['expiresIn']);
+    const maxTtlRaw = body?.['accessTokenMaxTTL'];
+    const maxTtl = maxTtlRaw === undefined || maxTtlRaw === null ? 0 : Number(maxTtlRaw);
+    if (typeof token !== 'string' || token === '') {
+      throw this.responseError(call.route, 'the body has no string accessToken');
+    }
+    this.scrubber.add(token);
+    if (!Number.isFinite(expiresIn) || expiresIn < 0 || !Number.isFinite(maxTtl) || maxTtl < 0) {
+      throw this.responseError(call.route, 'expiresIn / accessTokenMaxTTL are not numbers ≥ 0');
+    }
+    return { accessToken: token, expiresInS: expiresIn, maxTtlS: maxTtl, obtainedAtMs: sentAt };
+  }
+
+  private responseError(route: string, problem: string): ReloaderError {
+    return new ReloaderError('RLD_ERR_INFISICAL_RESPONSE', `Infisical ${route}: ${problem}`, {
+      details: { route },
+    });
+  }
+
+  /** One call with retries. `onSend` learns when each attempt starts. */
+  private async send(call: Call, onSend?: (t: number) => void): Promise<Answer> {
+    return withRetry(
+      (attempt) => {
+        onSend?.(this.now());
+        return this.attempt(call, attempt);
+      },
+      {
+        ...this.retry,
+        shouldRetry: isRetryable,
+        retryAfterMs: (err) => (err instanceof Error ? retryAfterOf.get(err) : undefined),
+        signal: this.closing.signal,
+        onRetry: ({ err, attempt, delayMs }) =>
+          this.logger.debug(
+            { route: call.route, attempt, delayMs, code: (err as ReloaderError).code },
+            'retrying Infisical request',
+          ),
+      },
+    ).catch((err: unknown) => {
+      // A wait aborted by close() rejects with the abort reason: make it a catalogue error.
+      if (this.closing.signal.aborted && !(err instanceof ReloaderError))
+        throw this.closedError(call);
+      throw err;
+    });
+  }
+
+  private closedError(call: Call): ReloaderError {
+    const err = new ReloaderError(
+      'RLD_ERR_INFISICAL_NETWORK',
+      `Infisical ${call.method} ${call.route}: client closed`,
+      { details: { route: call.route } },
+    );
+    closedErrors.add(err);
+    return err;
+  }
+
+  private async attempt(call: Call, attempt: number): Promise<Answer> {
+    if (this.closing.signal.aborted) throw this.closedError(call);
+    const url = `${this.base}${call.route}${call.query ? `?${call.query.toString()}` : ''}`;
+    const headers: Record<string, string> = {
+      'user-agent': this.userAgent,
+      accept: 'application/json',
+    };
+    if (call.body !== undefined) headers['content-type'] = 'application/json';
+    if (call.bearer !== undefined) headers['authorization'] = `Bearer ${call.bearer}`;
+
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, this.timeoutMs);
+    const onClose = (): void => ac.abort();
+    this.closing.signal.addEventListener('abort', onClose, { once: true });
+    const started = Date.now();
+    let status: number;
+    let text: string;
+    let resHeaders: Answer['headers'];
+    try {
+      const res = await request(url, {
+        method: call.method,
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        dispatcher: this.dispatcher,
+        signal: ac.signal,
+      });
+      status = res.statusCode;
+      resHeaders = res.headers;
+      text = await this.readBody(res.body, call.route);
+    } catch (err) {
+      if (err instanceof ReloaderError) throw err;
+      const where = `Infisical ${call.method} ${call.route}`;
+      if (this.closing.signal.aborted) throw this.closedError(call);
+      if (timedOut || isUndiciTimeout(err)) {
+        this.logger.debug(
+          { route: call.route, attempt, durationMs: Date.now() - started },
+          'timeout',
+        );
+        throw new ReloaderError(
+          'RLD_ERR_INFISICAL_TIMEOUT',
+          `${where}: no answer within ${this.timeoutMs} ms`,
+          { cause: err, details: { route: call.route, timeoutMs: this.timeoutMs } },
+        );
+      }
+      const code = (err as { code?: unknown }).code;
+      this.logger.debug({ route: call.route, attempt, code }, 'connection failed');
+      throw new ReloaderError(
+        'RLD_ERR_INFISICAL_NETWORK',
+        `${where}: connection failed${typeof code === 'string' ? ` (${code})` : ''}`,
+        { cause: err, details: { route: call.route } },
+      );
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', onClose);
+    }
+    this.logger.debug(
+      { route: call.route, method: call.method, status, durationMs: Date.now() - started, attempt },
+      'infisical request',
+    );
+
+    if (status >= 200 && status < 300) {
+      try {
+        return { json: text === '' ? undefined : JSON.parse(text), headers: resHeaders };
+      } catch {
+        throw this.responseError(call.route, `status ${status} with a body that is not JSON`);
+      }
+    }
+    throw this.httpError(call, status, text, resHeaders);
+  }
+
+  private httpError(
+    call: Call,
+    status: number,
+    text: string,
+    headers: Answer['headers'],
+  ): InfisicalHttpError {
+    let errorName: string | undefined;
+    let message: string | undefined;
+    try {
+      const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+      if (typeof body.error === 'string') errorName = body.error;
+      message = errorMessageOf(body.message);
+    } catch {
+      // not JSON (a proxy's HTML page): keep the status only
+    }
+    if (message !== undefined) {
+      // Same floor as the Scrubber: censoring "abc" everywhere would hide more than it protects.
+      for (const s of call.sensitive) {
+        if (s.length >= 4) message = message.split(s).join('[redacted]');
+      }
+      message = this.scrubber.scrub(message);
+      if (message.length > 500) message = `${message.slice(0, 500)}…`;
+    }
+    const err = new InfisicalHttpError(codeFor(call.kind, status, errorName), {
+      status,
+      route: `${call.method} ${call.route}`,
+      infisicalError: errorName,
+      infisicalMessage: message,
+    });
+    if (status === 429 || status === 503) {
+      const header = headers['retry-after'];
+      let after = parseRetryAfter(Array.isArray(header) ? header[0] : header, this.now());
+      // Infisical's rate limiter also says it in words: "Please try again in N seconds".
+      const m = after === undefined ? /try again in (\d+) seconds?/i.exec(message ?? '') : null;
+      if (m?.[1] !== undefined) after = Number(m[1]) * 1000;
+      if (after !== undefined) retryAfterOf.set(err, after);
+    }
+    return err;
+  }
+
+  private async readBody(body: AsyncIterable<Buffer>, route: string): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      size += chunk.length;
+      if (size > this.maxBodyBytes) {
+        throw this.responseError(route, `the body is larger than ${this.maxBodyBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+}
+
+function isUndiciTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  );
+}

@@ -1,0 +1,99 @@
+/**
+ * Per-destination locks (SPEC §6 step 2), so that two reloader processes sharing a volume — an
+ * init container and the sidecar racing at pod start, or two replicas of a misconfigured
+ * deployment — never interleave the files of one set, and never run a `check` against a set
+ * the other process is half-way through.
+ *
+ * The lock is proper-lockfile's: an atomic `mkdir` of `<destination>.lock` (or `lockfilePath`)
+ * whose mtime the holder refreshes every `staleMs / 2`; a lock not refreshed for `staleMs`
+ * (its holder was SIGKILLed) is broken by the next taker. `realpath: false` because the
+ * destination may not exist yet. The lock directory lives beside the destination, so the
+ * parent directory must exist before locking (`commitTarget` creates it first).
+ *
+ * Waiting is our own loop, not proper-lockfile's `retries`: short sleeps (25 ms doubling to
+ * 250 ms) until a deadline, so the caller states the longest wait in milliseconds.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ReloaderError } from '../errors.js';
+import { osCode } from './atomic-write.js';
+
+export interface LockOptions {
+  /** A lock not refreshed for this long is considered abandoned and broken (min 2000). */
+  staleMs?: number;
+  /** Longest time to wait for a lock held by someone else before RLD_ERR_LOCK. */
+  waitMs?: number;
+  /** Where the lock lives; default `<destination>.lock`. Only for a single destination. */
+  lockfilePath?: string;
+  /** Called when a held lock was taken away (we stalled past `staleMs`, or it was deleted). */
+  onCompromised?: (err: Error, destination: string) => void;
+}
+
+/** Releases a lock; never throws (a lock that is already gone is fine). */
+export type Release = () => Promise<void>;
+
+export const DEFAULT_STALE_MS = 10_000;
+export const DEFAULT_WAIT_MS = 30_000;
+
+/**
+ * Take the lock on one destination, waiting up to `waitMs` while another holder has it.
+ * Failure (timeout, or the lock directory cannot be created: missing parent, read-only
+ * file system) is `ReloaderError('RLD_ERR_LOCK')` naming the destination and the OS code.
+ */
+export async function acquireLock(destination: string, opts: LockOptions = {}): Promise<Release> {
+  const dest = path.resolve(destination);
+  const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+  const deadline = Date.now() + waitMs;
+  let delay = 25;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(dest, {
+        realpath: false,
+        stale: opts.staleMs ?? DEFAULT_STALE_MS,
+        retries: 0,
+        ...(opts.lockfilePath !== undefined ? { lockfilePath: opts.lockfilePath } : {}),
+        // The default throws from a timer, which would crash the daemon.
+        onCompromised: (err: Error) => opts.onCompromised?.(err, dest),
+      });
+      return async () => {
+        await release().catch(() => undefined);
+      };
+    } catch (err) {
+      const code = osCode(err);
+      if (code === 'ELOCKED' && Date.now() < deadline) {
+        await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
+        delay = Math.min(delay * 2, 250);
+        continue;
+      }
+      const why =
+        code === 'ELOCKED'
+          ? `still held by another process after ${waitMs} ms`
+          : `the lock could not be created (${code ?? 'unknown error'})`;
+      throw new ReloaderError('RLD_ERR_LOCK', `cannot lock ${dest}: ${why}`, {
+        cause: err,
+        details: { destination: dest, osCode: code, waitMs },
+      });
+    }
+  }
+}
+
+/**
+ * Run `fn` while holding the locks of every destination. Locks are taken one at a time in
+ * sorted order (two processes locking overlapping sets in the same order cannot deadlock)
+ * and released in reverse order in a `finally`, whatever `fn` does. Duplicates are locked once.
+ */
+export async function withLocks<T>(
+  destinations: string[],
+  opts: Omit<LockOptions, 'lockfilePath'>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const sorted = [...new Set(destinations.map((d) => path.resolve(d)))].sort();
+  const held: Release[] = [];
+  try {
+    for (const dest of sorted) held.push(await acquireLock(dest, opts));
+    return await fn();
+  } finally {
+    for (const release of held.reverse()) await release();
+  }
+}

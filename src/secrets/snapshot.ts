@@ -1,0 +1,103 @@
+/**
+ * The in-memory view of the secrets: one map per configured source, and the merged map that
+ * templates see (SPEC §4: a later source wins on a collision; a collision is logged once, by key
+ * name only). The daemon diffs two merged maps to find which keys changed, and re-renders only
+ * the targets that read one of them.
+ */
+import type { Logger } from '../logger.js';
+
+export type SecretMap = ReadonlyMap<string, string>;
+
+/**
+ * Merge per-source maps in source order; a later source overrides an earlier one.
+ * `onCollision(key, winnerIndex)` is called for each key present in more than one source.
+ */
+export function mergeSources(
+  perSource: readonly SecretMap[],
+  onCollision?: (key: string, winnerIndex: number) => void,
+): Map<string, string> {
+  const merged = new Map<string, string>();
+  const owner = new Map<string, number>();
+  perSource.forEach((secrets, index) => {
+    for (const [key, value] of secrets) {
+      if (owner.has(key) && onCollision) onCollision(key, index);
+      merged.set(key, value);
+      owner.set(key, index);
+    }
+  });
+  return merged;
+}
+
+/** Keys added, removed or whose value differs between `before` and `after`. */
+export function changedKeys(before: SecretMap, after: SecretMap): Set<string> {
+  const changed = new Set<string>();
+  for (const [key, value] of after) {
+    if (before.get(key) !== value) changed.add(key);
+  }
+  for (const key of before.keys()) {
+    if (!after.has(key)) changed.add(key);
+  }
+  return changed;
+}
+
+/**
+ * Holds the latest listing of every source and the merged view. Collisions are logged once per
+ * key for the life of the snapshot holder (a rotation does not repeat the warning).
+ */
+export class SecretSnapshot {
+  private readonly perSource: SecretMap[];
+  private mergedView: Map<string, string>;
+  private readonly warnedCollisions = new Set<string>();
+
+  constructor(
+    sourceCount: number,
+    private readonly logger?: Logger,
+  ) {
+    this.perSource = Array.from({ length: sourceCount }, () => new Map<string, string>());
+    this.mergedView = new Map();
+  }
+
+  /** The merged map templates read. Do not mutate. */
+  get merged(): SecretMap {
+    return this.mergedView;
+  }
+
+  /** The latest listing of source `index`. */
+  source(index: number): SecretMap {
+    const map = this.perSource[index];
+    if (!map) throw new RangeError(`no source ${index}`);
+    return map;
+  }
+
+  /**
+   * Replace the listings of some sources (index → map) and recompute the merge.
+   * Returns the set of merged keys whose value changed (added, removed or different).
+   */
+  replace(listings: ReadonlyMap<number, SecretMap>): Set<string> {
+    for (const [index, map] of listings) {
+      if (index < 0 || index >= this.perSource.length) throw new RangeError(`no source ${index}`);
+      this.perSource[index] = map;
+    }
+    const before = this.mergedView;
+    this.mergedView = mergeSources(this.perSource, (key, winner) => {
+      if (this.warnedCollisions.has(key)) return;
+      this.warnedCollisions.add(key);
+      this.logger?.warn(
+        { key, source: winner },
+        'secret key is set in several sources; the later source wins',
+      );
+    });
+    return changedKeys(before, this.mergedView);
+  }
+
+  /**
+   * Apply one value change to a source (a value-carrying webhook event): set, or delete when
+   * `value` is undefined. Returns the changed merged keys (empty when nothing changed).
+   */
+  applyValue(index: number, key: string, value: string | undefined): Set<string> {
+    const next = new Map(this.source(index));
+    if (value === undefined) next.delete(key);
+    else next.set(key, value);
+    return this.replace(new Map([[index, next]]));
+  }
+}
