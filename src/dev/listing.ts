@@ -20,6 +20,7 @@ import type {
 } from './store.js';
 import { isValidSecretPath } from './validate.js';
 
+/** The value Infisical puts in place of a secret the caller may not (or asked not to) see. */
 export const HIDDEN_MASK = '<hidden-by-infisical>';
 const IMPORT_LEVEL_BREAK = 10;
 

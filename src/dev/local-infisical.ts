@@ -31,6 +31,7 @@ import type { Seed } from './seed.js';
 import type { IdentityState, ServerState } from './state.js';
 import { SecretStore } from './store.js';
 import { AccessTokenStore, IDENTITY_ACCESS_TOKEN } from './tokens.js';
+import { isValidSecretPath, removeTrailingSlash } from './validate.js';
 import { WebhookDispatcher, type Delivery } from './webhooks.js';
 
 export interface LocalInfisicalOptions {
@@ -105,6 +106,7 @@ function reqId(): string {
   return `req-${[...bytes].map((b) => REQ_ID_CHARS[b % REQ_ID_CHARS.length]).join('')}`;
 }
 
+/** Path of a request URL without query and trailing slash (fastify ignores trailing slashes). */
 function normalizePath(url: string): string {
   const path = url.split('?')[0] ?? '/';
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
@@ -226,6 +228,14 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
 
   const changed = (projectId: string, environment: string, path: string) =>
     webhooks.changed(projectId, environment, path);
+  /** `/a/b/` → `/a/b`; anything that is not an Infisical folder path is a usage error. */
+  const folderPath = (path: string) => {
+    const p = removeTrailingSlash(path);
+    if (!p.startsWith('/') || !isValidSecretPath(p)) {
+      throw new ReloaderError('RLD_ERR_USAGE', `local Infisical: bad folder path ${path}`);
+    }
+    return p;
+  };
 
   return {
     url,
@@ -243,15 +253,17 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
       await app.close();
     },
     setSecret({ projectId, environment, path, key, value }) {
-      store.set(projectId, environment, path, key, value);
-      changed(projectId, environment, path);
+      const p = folderPath(path);
+      store.set(projectId, environment, p, key, value);
+      changed(projectId, environment, p);
     },
     deleteSecret({ projectId, environment, path, key }) {
-      if (store.delete(projectId, environment, path, key)) changed(projectId, environment, path);
+      const p = folderPath(path);
+      if (store.delete(projectId, environment, p, key)) changed(projectId, environment, p);
     },
     replaceFolder({ projectId, environment, path, secrets }) {
-      if (store.replace(projectId, environment, path, secrets))
-        changed(projectId, environment, path);
+      const p = folderPath(path);
+      if (store.replace(projectId, environment, p, secrets)) changed(projectId, environment, p);
     },
     mintServiceAccountToken: (p) => state.serviceAccounts.mint(p),
     issueAccessToken({ identityId, ttl, maxTtl, numUsesLimit }) {

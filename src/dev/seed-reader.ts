@@ -217,6 +217,7 @@ export class Reader {
   }
 }
 
+/** A plain YAML map (not null, not a list). */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -60,6 +60,7 @@ export function parentPath(path: string): string {
   return i <= 0 ? '/' : path.slice(0, i);
 }
 
+/** All projects of one local server, built from a seed and mutated by the test/dev API. */
 export class SecretStore {
   readonly projects = new Map<string, ProjectRecord>();
 
@@ -78,14 +79,17 @@ export class SecretStore {
     }
   }
 
+  /** The project with this slug (v3 `workspaceSlug`). */
   projectBySlug(slug: string): ProjectRecord | undefined {
     return [...this.projects.values()].find((p) => p.slug === slug);
   }
 
+  /** One environment of a project, by slug. */
   env(projectId: string, environment: string): EnvRecord | undefined {
     return this.projects.get(projectId)?.envs.get(environment);
   }
 
+  /** One folder by normalised path, or undefined. */
   folder(projectId: string, environment: string, path: string): FolderRecord | undefined {
     return this.env(projectId, environment)?.folders.get(path);
   }

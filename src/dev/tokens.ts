@@ -17,6 +17,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { badRequest, tokenError, unauthorized } from './api-error.js';
 import { JwtError, signJwt, verifyJwt, type JwtPayload } from './jwt.js';
 
+/** `AuthTokenType.IDENTITY_ACCESS_TOKEN`: the `authTokenType` claim of machine-identity tokens. */
 export const IDENTITY_ACCESS_TOKEN = 'identityAccessToken';
 
 export interface AccessTokenRecord {

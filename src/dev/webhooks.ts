@@ -61,6 +61,7 @@ interface Chain {
   depth: number;
 }
 
+/** The hooks of one server, their pending jobs, and the record of every delivery. */
 export class WebhookDispatcher {
   readonly deliveries: Delivery[] = [];
   private readonly hooks = new Map<string, WebhookHook>();

@@ -42,6 +42,7 @@ export interface TokenChange {
   kind: 'login' | 'renew';
 }
 
+/** Construction options of {@link TokenManager}; `now`/`timers` exist for fake-clock tests. */
 export interface TokenManagerOptions {
   client: Pick<InfisicalClient, 'loginKubernetes' | 'loginUniversal' | 'renew' | 'revoke'>;
   auth: AuthSpec;

@@ -5,7 +5,7 @@
  * Contract:
  * - Every attempt has its own deadline of `timeoutMs` (headers and body) →
  *   `RLD_ERR_INFISICAL_TIMEOUT`; a connection/TLS failure → `RLD_ERR_INFISICAL_NETWORK` with the
- *   undici error as `cause`; an error status → `InfisicalHttpError` (see `codeFor`); a body we
+ *   undici error as `cause`; an error status → `InfisicalHttpError` (codes: http-error.ts); a body we
  *   cannot read → `RLD_ERR_INFISICAL_RESPONSE`.
  * - Network errors, timeouts, 5xx and 429 are retried (retry-after honoured, see retry.ts);
  *   other 4xx and unreadable bodies never are.
@@ -26,7 +26,8 @@ import {
 } from '../logger.js';
 import type { SourceSpec } from '../config/types.js';
 import { parseSecretListing, type SecretListing } from './listing.js';
-import { parseRetryAfter, withRetry } from './retry.js';
+import { readErrorAnswer, type RouteKind } from './http-error.js';
+import { withRetry } from './retry.js';
 
 export type { SecretListing } from './listing.js';
 
@@ -39,6 +40,7 @@ export interface TokenGrant {
   obtainedAtMs: number;
 }
 
+/** Retry policy of every call (see retry.ts for the delay rules). */
 export interface ClientRetryOptions {
   attempts: number;
   baseDelayMs: number;
@@ -47,6 +49,7 @@ export interface ClientRetryOptions {
   maxRetryAfterMs?: number;
 }
 
+/** Construction options of {@link InfisicalClient}; only `baseUrl` and `timeoutMs` are required. */
 export interface InfisicalClientOptions {
   /** API base URL ending in `/api` (a trailing slash is tolerated). */
   baseUrl: string;
@@ -73,8 +76,6 @@ export const DEFAULT_RETRY: ClientRetryOptions = Object.freeze({
   maxDelayMs: 10_000,
   maxRetryAfterMs: 60_000,
 });
-
-type RouteKind = 'login' | 'renew' | 'revoke' | 'authed';
 
 interface Call {
   method: 'GET' | 'POST';
@@ -117,41 +118,6 @@ function packageVersion(): string {
     dir = dirname(dir);
   }
   return cachedVersion;
-}
-
-/** Infisical's JSON error `message`: a string, or (422) an array of zod issues joined to text. */
-function errorMessageOf(message: unknown): string | undefined {
-  if (typeof message === 'string') return message;
-  if (Array.isArray(message)) {
-    const parts = message.map((issue) => {
-      if (typeof issue === 'string') return issue;
-      if (issue && typeof issue === 'object') {
-        const i = issue as { message?: unknown; path?: unknown };
-        const text = typeof i.message === 'string' ? i.message : 'invalid';
-        const path = Array.isArray(i.path) && i.path.length > 0 ? `${i.path.join('.')}: ` : '';
-        return `${path}${text}`;
-      }
-      return String(issue);
-    });
-    return parts.join('; ');
-  }
-  return undefined;
-}
-
-/**
- * Which catalogue code an error status maps to. 429 and 5xx are never a refusal of the
- * credential, so they stay `RLD_ERR_INFISICAL_HTTP` on every route.
- */
-function codeFor(
-  kind: RouteKind,
-  status: number,
-  errorName: string | undefined,
-): 'RLD_ERR_AUTH' | 'RLD_ERR_TOKEN' | 'RLD_ERR_INFISICAL_HTTP' {
-  if (status === 429 || status >= 500 || status < 400) return 'RLD_ERR_INFISICAL_HTTP';
-  if (kind === 'login') return 'RLD_ERR_AUTH';
-  const tokenish = errorName === 'TokenError' || errorName === 'UnauthorizedError';
-  if (status === 401 || (status === 403 && tokenish)) return 'RLD_ERR_TOKEN';
-  return 'RLD_ERR_INFISICAL_HTTP';
 }
 
 function isRetryable(err: unknown): boolean {
@@ -445,43 +411,18 @@ export class InfisicalClient {
     throw this.httpError(call, status, text, resHeaders);
   }
 
-  private httpError(
-    call: Call,
-    status: number,
-    text: string,
-    headers: Answer['headers'],
-  ): InfisicalHttpError {
-    let errorName: string | undefined;
-    let message: string | undefined;
-    try {
-      const body = JSON.parse(text) as { error?: unknown; message?: unknown };
-      if (typeof body.error === 'string') errorName = body.error;
-      message = errorMessageOf(body.message);
-    } catch {
-      // not JSON (a proxy's HTML page): keep the status only
-    }
-    if (message !== undefined) {
-      // Same floor as the Scrubber: censoring "abc" everywhere would hide more than it protects.
-      for (const s of call.sensitive) {
-        if (s.length >= 4) message = message.split(s).join('[redacted]');
-      }
-      message = this.scrubber.scrub(message);
-      if (message.length > 500) message = `${message.slice(0, 500)}…`;
-    }
-    const err = new InfisicalHttpError(codeFor(call.kind, status, errorName), {
-      status,
+  private httpError(call: Call, status: number, text: string, headers: Answer['headers']): Error {
+    const { err, retryAfterMs } = readErrorAnswer({
+      kind: call.kind,
       route: `${call.method} ${call.route}`,
-      infisicalError: errorName,
-      infisicalMessage: message,
+      status,
+      body: text,
+      retryAfterHeader: headers['retry-after'],
+      sensitive: call.sensitive,
+      scrubber: this.scrubber,
+      nowMs: this.now(),
     });
-    if (status === 429 || status === 503) {
-      const header = headers['retry-after'];
-      let after = parseRetryAfter(Array.isArray(header) ? header[0] : header, this.now());
-      // Infisical's rate limiter also says it in words: "Please try again in N seconds".
-      const m = after === undefined ? /try again in (\d+) seconds?/i.exec(message ?? '') : null;
-      if (m?.[1] !== undefined) after = Number(m[1]) * 1000;
-      if (after !== undefined) retryAfterOf.set(err, after);
-    }
+    if (retryAfterMs !== undefined) retryAfterOf.set(err, retryAfterMs);
     return err;
   }
 

@@ -400,3 +400,40 @@ test('requests are recorded with route patterns; unknown routes are fastify 404s
     ['GET /api/v4/secrets/:secretName 200', 'GET /api/v9/nothing 404'],
   );
 });
+
+test('mutation API: paths normalised, bad paths refused, issueAccessToken works without login', async (t) => {
+  const srv = await startServer(t);
+  const token = srv.issueAccessToken({ identityId: 'ident-1', ttl: 30 });
+  srv.setSecret({
+    projectId: 'proj-1',
+    environment: 'dev',
+    path: '/new/deep/',
+    key: 'K',
+    value: 'v',
+  });
+  const res = await api(srv, '/v4/secrets?projectId=proj-1&environment=dev&secretPath=/new/deep', {
+    token,
+  });
+  assert.deepEqual(values(res.json.secrets), { K: 'v' });
+  assert.throws(
+    () =>
+      srv.setSecret({ projectId: 'proj-1', environment: 'dev', path: 'api', key: 'K', value: 'v' }),
+    /bad folder path api/,
+  );
+  assert.throws(
+    () =>
+      srv.setSecret({ projectId: 'proj-1', environment: 'qa', path: '/', key: 'K', value: 'v' }),
+    /no environment qa in project proj-1/,
+  );
+  srv.replaceFolder({
+    projectId: 'proj-1',
+    environment: 'dev',
+    path: '/api',
+    secrets: { OTHER: 'o' },
+  });
+  const api2 = await api(srv, '/v4/secrets?projectId=proj-1&environment=dev&secretPath=/api', {
+    token,
+  });
+  assert.deepEqual(values(api2.json.secrets), { OTHER: 'o' });
+  assert.throws(() => srv.issueAccessToken({ identityId: 'nobody' }), /no identity nobody/);
+});

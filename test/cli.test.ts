@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { USAGE, parseCli, run } from '../src/cli.js';
+import { repoRoot, runCli } from './helpers/harness.js';
+
+function io(env: NodeJS.ProcessEnv = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return { io: { stdout, stderr, env }, out: () => out, err: () => err };
+}
+
+test('parseCli: defaults, subcommands and flags', () => {
+  assert.deepEqual(parseCli([]), {
+    command: 'run',
+    config: undefined,
+    once: false,
+    logLevel: 'info',
+    target: undefined,
+    secrets: undefined,
+    port: undefined,
+    help: false,
+    version: false,
+  });
+  const p = parseCli(['render', '--config', 'r.yaml', '--target', 'db', '--secrets', 's.yaml']);
+  assert.equal(p.command, 'render');
+  assert.equal(p.config, 'r.yaml');
+  assert.equal(p.target, 'db');
+  assert.equal(parseCli(['run', '--once']).once, true);
+  assert.equal(parseCli(['dev', '--port', '4000']).port, 4000);
+});
+
+test('parseCli: usage errors have RLD_ERR_USAGE', () => {
+  for (const argv of [
+    ['--nope'],
+    ['launch'],
+    ['run', 'extra'],
+    ['--log-level', 'loud'],
+    ['dev', '--port', '70000'],
+    ['validate', '--once'],
+  ]) {
+    assert.throws(() => parseCli(argv), { code: 'RLD_ERR_USAGE' }, argv.join(' '));
+  }
+});
+
+test('run: --help and --version print and exit 0; a usage error exits 2 with the usage', async () => {
+  const h = io();
+  assert.equal(await run(['--help'], h.io), 0);
+  assert.equal(h.out(), USAGE);
+  const v = io();
+  assert.equal(await run(['--version'], v.io), 0);
+  const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  assert.equal(v.out().trim(), pkg.version);
+  const u = io();
+  assert.equal(await run(['--bogus'], u.io), 2);
+  assert.match(u.err(), /error: .*bogus/);
+  assert.match(u.err(), /Usage:/);
+});
+
+test('validate: the quickstart spec is valid; a missing spec exits 2 naming the file', async () => {
+  const ok = await runCli([
+    'validate',
+    '--config',
+    join(repoRoot, 'examples/quickstart/reloader.yaml'),
+  ]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /valid \(1 target, 2 files\)/);
+  const missing = await runCli(['validate'], {
+    env: { RELOADER_CONFIG: '/nonexistent/reloader.yaml' },
+  });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /RLD_ERR_SPEC: \/nonexistent\/reloader\.yaml/);
+});
+
+test('render: prints every file of the quickstart from its secrets file, writes nothing', async () => {
+  const res = await runCli([
+    'render',
+    '--config',
+    join(repoRoot, 'examples/quickstart/reloader.yaml'),
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /==> app: .*out\/app\.env \(mode 0600\)/);
+  assert.match(res.stdout, /DATABASE_URL=postgres:\/\/app:change-me-1@127\.0\.0\.1:5432\/app/);
+  assert.match(res.stdout, /"port": 5432/);
+  const one = await runCli([
+    'render',
+    '--config',
+    join(repoRoot, 'examples/quickstart/reloader.yaml'),
+    '--target',
+    'nope',
+  ]);
+  assert.equal(one.code, 2);
+  assert.match(one.stderr, /no target named "nope"/);
+});
