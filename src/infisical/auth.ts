@@ -29,6 +29,9 @@ import { scrubber as processScrubber, type Logger, type Scrubber } from '../logg
 import type { AuthSpec } from '../config/types.js';
 import type { InfisicalClient, TokenGrant } from './client.js';
 
+/** JWT `exp` granularity: tokens are signed with whole-second `iat`/`exp`. */
+const EXP_GRANULARITY_MS = 1000;
+
 /** The timer functions the manager uses; injectable for tests with a fake clock. */
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -188,7 +191,15 @@ export class TokenManager {
   private dueAt(cur: Current): number | undefined {
     if (cur.ttlMs === 0) return undefined; // (2)
     const exp = this.effectiveExpiry(cur) ?? cur.obtainedAtMs + cur.ttlMs;
-    return cur.obtainedAtMs + this.opts.renewAt * (exp - cur.obtainedAtMs);
+    const span = exp - cur.obtainedAtMs;
+    const due = cur.obtainedAtMs + this.opts.renewAt * span;
+    // A JWT's `exp` counts whole seconds from a truncated `iat`, so a TTL-bound token can die up
+    // to 1 s before obtained + TTL. With real TTLs (minutes to days) renewAt × span is far
+    // earlier; with a TTL of a few seconds, act at least that second early (never earlier than
+    // half the span). The max TTL is counted from the server's record in ms: no slack there.
+    if (exp !== cur.obtainedAtMs + cur.ttlMs) return due;
+    const latest = cur.obtainedAtMs + Math.max(span - EXP_GRANULARITY_MS, span / 2);
+    return Math.min(due, latest);
   }
 
   private clearTimer(): void {
