@@ -189,8 +189,16 @@ targets:
     { what: 'the nginx-tls target to fail its check', timeoutMs: 10_000 },
   );
   assert.equal(failed.lastError?.code, 'RLD_ERR_CHECK');
-  assert.deepEqual(await readFile(join(dir, 'tls/tls.crt')), v2Files.crt, 'v2 cert back, byte for byte');
-  assert.deepEqual(await readFile(join(dir, 'tls/tls.key')), v2Files.key, 'v2 key back, byte for byte');
+  assert.deepEqual(
+    await readFile(join(dir, 'tls/tls.crt')),
+    v2Files.crt,
+    'v2 cert back, byte for byte',
+  );
+  assert.deepEqual(
+    await readFile(join(dir, 'tls/tls.key')),
+    v2Files.key,
+    'v2 key back, byte for byte',
+  );
   for (let i = 0; i < 5; i++) {
     assert.equal((await tlsPeer(port)).cn, 'v2', `nginx still serves v2 (handshake ${i + 1})`);
   }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { waitFor } from '../helpers/harness.js';
-import { freePort, run, spawnCollect, stopPid, waitForExit, type RunResult } from './helpers.js';
+import { freePort, run, spawnCollect, stopPid, waitForExit, type RunResult } from './process.js';
 
 /** uid and gid of Debian's `postgres` user (from `id`). */
 export async function postgresIds(): Promise<{ uid: number; gid: number }> {
@@ -161,7 +161,11 @@ export async function startPgbouncer(
   dir: string,
   probe: Conn,
 ): Promise<Pgbouncer> {
-  const proc = spawnCollect(bins.runuser, [...AS_POSTGRES, bins.pgbouncer, join(dir, 'pgbouncer.ini')]);
+  const proc = spawnCollect(bins.runuser, [
+    ...AS_POSTGRES,
+    bins.pgbouncer,
+    join(dir, 'pgbouncer.ini'),
+  ]);
   let pid = 0;
   t.after(async () => {
     if (pid > 0) await stopPid(pid, 'SIGTERM', 5000);
