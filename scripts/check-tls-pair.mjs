@@ -84,7 +84,9 @@ for (let i = 0; i + 1 < certs.length; i += 1) {
 const now = Date.now();
 if (Date.parse(leaf.validTo) < now) fail(1, `the certificate expired on ${leaf.validTo}`);
 if (Date.parse(leaf.validFrom) > now) {
-  process.stderr.write(`check-tls-pair: warning: the certificate is valid only from ${leaf.validFrom}\n`);
+  process.stderr.write(
+    `check-tls-pair: warning: the certificate is valid only from ${leaf.validFrom}\n`,
+  );
 }
 
 const subject = leaf.subject.trim().replace(/\n/g, ', ');
