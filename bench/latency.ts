@@ -13,7 +13,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startLocalInfisical } from '../src/dev/local-infisical.js';
-import { parseSeed } from '../src/dev/seed.js';
 import {
   DirWatcher,
   benchMain,
@@ -21,7 +20,7 @@ import {
   log,
   now,
   randomValue,
-  seedYaml,
+  seed,
   sender,
   signed,
   specHeader,
@@ -42,7 +41,7 @@ benchMain(async () => {
   const started = now();
   const tmp = await tempDir();
   const local = await startLocalInfisical({
-    seed: parseSeed(seedYaml({ K: randomValue(), OTHER: randomValue() }), 'seed.yaml'),
+    seed: seed({ K: randomValue(), OTHER: randomValue() }),
     webhookDelayMs: 0,
   });
   await mkdir(join(tmp.dir, 'daemon'));
@@ -59,7 +58,9 @@ benchMain(async () => {
   await writeDurably(baselineFile, 'initial\n');
   const baseline = await startBaseline((event) => {
     const payload = event['payload'] as { secretKey: string; secretValue: string };
-    return payload.secretKey === 'K' ? [{ dest: baselineFile, contents: `${payload.secretValue}\n` }] : [];
+    return payload.secretKey === 'K'
+      ? [{ dest: baselineFile, contents: `${payload.secretValue}\n` }]
+      : [];
   });
   const sides = {
     daemon: {
@@ -95,7 +96,8 @@ benchMain(async () => {
   for (let block = 0; block * BLOCK < EVENTS; block += 1) {
     const order = block % 2 === 0 ? [sides.daemon, sides.baseline] : [sides.baseline, sides.daemon];
     for (const side of order) {
-      for (let i = 0; i < BLOCK && block * BLOCK + i < EVENTS; i += 1) side.samples.push(await one(side));
+      for (let i = 0; i < BLOCK && block * BLOCK + i < EVENTS; i += 1)
+        side.samples.push(await one(side));
     }
   }
 

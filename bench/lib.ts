@@ -23,6 +23,7 @@ import { createLogger, type Logger } from '../src/logger.js';
 import { buildServer, listen } from '../src/server/build.js';
 import { Metrics } from '../src/server/metrics.js';
 import { signWebhook } from '../src/events/signature.js';
+import type { Seed } from '../src/dev/seed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root, from dist/bench/ (built) or bench/ (tsx). */
@@ -138,7 +139,9 @@ export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 /** Print the figures for a human (stderr) and the JSON for run.ts (stdout). */
 export function report(result: BenchResult): void {
-  process.stderr.write(`\n== ${result.id}. ${result.title} (${(result.durationMs / 1000).toFixed(1)} s)\n`);
+  process.stderr.write(
+    `\n== ${result.id}. ${result.title} (${(result.durationMs / 1000).toFixed(1)} s)\n`,
+  );
   for (const f of result.figures) process.stderr.write(`  ${formatFigure(f)}\n`);
   for (const n of result.notes) process.stderr.write(`  note: ${n}\n`);
   process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
@@ -179,7 +182,9 @@ export function benchMain(main: () => Promise<BenchResult>): void {
 // ---------------------------------------------------------------------------------------------
 // Temp dirs, time, signatures
 
-export async function tempDir(prefix = 'rld-bench-'): Promise<{ dir: string; remove(): Promise<void> }> {
+export async function tempDir(
+  prefix = 'rld-bench-',
+): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -193,9 +198,10 @@ export const WEBHOOK_SECRET = 'bench-webhook-secret-5b1f0c77e2';
 /** A signed delivery: the exact body bytes and the x-infisical-signature header. */
 export function signed(body: object, secret = WEBHOOK_SECRET): { body: string; header: string } {
   const ts = Date.now();
-  const withTs = 'event' in body && (body as { event: string }).event === 'secrets.modified'
-    ? { ...body, timestamp: ts }
-    : body;
+  const withTs =
+    'event' in body && (body as { event: string }).event === 'secrets.modified'
+      ? { ...body, timestamp: ts }
+      : body;
   const text = JSON.stringify(withTs);
   return { body: text, header: signWebhook(text, secret, ts) };
 }
@@ -219,26 +225,32 @@ export const ENV = 'prod';
 export const CLIENT_ID = 'bench-client-id';
 export const CLIENT_SECRET = 'bench-client-secret-3c9d';
 
-/** A seed with one folder holding `secrets`, and one universal-auth identity. */
-export function seedYaml(secrets: Record<string, string>): string {
-  const lines = [
-    'projects:',
-    `  - id: ${PROJECT}`,
-    '    name: Bench',
-    '    environments:',
-    `      - slug: ${ENV}`,
-    '        folders:',
-    '          /:',
-  ];
-  for (const [k, v] of Object.entries(secrets)) lines.push(`            ${k}: "${v}"`);
-  if (Object.keys(secrets).length === 0) lines[lines.length - 1] = '          /: {}';
-  lines.push(
-    'identities:',
-    '  - id: bench-identity',
-    '    name: bench',
-    `    universal: { clientId: ${CLIENT_ID}, clientSecret: ${CLIENT_SECRET}, lockout: false }`,
-  );
-  return lines.join('\n') + '\n';
+/**
+ * The local server's seed: one folder holding `secrets`, one universal-auth identity. Built as an
+ * object (not YAML): 10,000 keys through the YAML parser would only slow the bench down.
+ */
+export function seed(secrets: Record<string, string> | ReadonlyMap<string, string>): Seed {
+  const folder = secrets instanceof Map ? Object.fromEntries(secrets) : { ...secrets };
+  return {
+    file: 'bench-seed',
+    projects: [
+      {
+        id: PROJECT,
+        name: 'Bench',
+        slug: 'bench',
+        environments: [
+          { slug: ENV, name: 'Production', folders: [{ path: '/', secrets: folder, imports: [] }] },
+        ],
+      },
+    ],
+    identities: [
+      {
+        id: 'bench-identity',
+        name: 'bench',
+        universal: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, lockout: false },
+      },
+    ],
+  };
 }
 
 /** The spec header every bench uses (universal auth against `url`, one source, a signed webhook). */
@@ -389,7 +401,10 @@ export interface InProcessDaemon {
  * A pino destination that drops the bytes (like /dev/null) but notes when some messages were
  * logged: the logger still does all its work (serialising, scrubbing), as in production.
  */
-export function nullDestination(marks: Map<string, number>, watched: readonly string[]): {
+export function nullDestination(
+  marks: Map<string, number>,
+  watched: readonly string[],
+): {
   write(line: string): boolean;
 } {
   return {
@@ -480,7 +495,10 @@ export async function renderCounts(metrics: Metrics): Promise<Map<string, number
  * the same directory, write, fsync, close, rename over the destination, fsync the directory.
  */
 export async function writeDurably(dest: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = join(dirname(dest), `.${basename(dest)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const tmp = join(
+    dirname(dest),
+    `.${basename(dest)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`,
+  );
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -515,7 +533,10 @@ export interface Baseline {
  * arrives during a write is written right after it (latest wins), like the daemon's one pass at
  * a time.
  */
-export async function startBaseline(handler: BaselineHandler, secret = WEBHOOK_SECRET): Promise<Baseline> {
+export async function startBaseline(
+  handler: BaselineHandler,
+  secret = WEBHOOK_SECRET,
+): Promise<Baseline> {
   const writing = new Map<string, { running: Promise<void>; next?: string }>();
   const write = (dest: string, contents: string): void => {
     const slot = writing.get(dest);
@@ -525,7 +546,7 @@ export async function startBaseline(handler: BaselineHandler, secret = WEBHOOK_S
     }
     const entry: { running: Promise<void>; next?: string } = { running: Promise.resolve() };
     const loop = async (data: string): Promise<void> => {
-      for (let d: string | undefined = data; d !== undefined; ) {
+      for (let d: string | undefined = data; d !== undefined;) {
         await writeDurably(dest, d);
         d = entry.next;
         entry.next = undefined;

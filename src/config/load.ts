@@ -28,6 +28,14 @@ import { readSpecSource } from './source.js';
 import type { SpecLocation } from '../errors.js';
 import { deepFreeze } from './validate.js';
 
+/**
+ * Largest spec accepted, in bytes. A real reloader.yaml is a few KiB (templates live in their
+ * own files). The YAML parser needs about 1 GB and ten seconds for 1 MiB of tiny nodes (and a
+ * 10 MB document takes minutes), so a runaway file is refused up front; 256 KiB still parses
+ * in about two seconds at worst, and leaves room for a hundred inline certificates.
+ */
+export const MAX_SPEC_BYTES = 262_144;
+
 /** Where the `webhook` block of each loaded spec is, for requireWebhookSecret's error. */
 const webhookLocations = new WeakMap<ReloaderSpec, SpecLocation>();
 
@@ -38,6 +46,8 @@ const webhookLocations = new WeakMap<ReloaderSpec, SpecLocation>();
  */
 export function parseSpec(text: string, file: string, env: EnvLike = process.env): ReloaderSpec {
   const absolute = resolve(file);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_SPEC_BYTES) throw tooLarge(absolute, bytes);
   const source = readSpecSource(text, absolute, env); // (1) (2)
   coerceEnvValues(source); // (3)
   validateAgainstSchema(source); // (4)
@@ -47,22 +57,60 @@ export function parseSpec(text: string, file: string, env: EnvLike = process.env
   return deepFreeze(spec); // (6)
 }
 
-/** Reads `file` and parses it; an unreadable file is a SpecError (exit code 2) naming it. */
+function tooLarge(file: string, bytes: number): SpecError {
+  return new SpecError(
+    { file, yamlPath: '', line: 0 },
+    `spec file is too large (${bytes} bytes; at most ${MAX_SPEC_BYTES})`,
+  );
+}
+
+/**
+ * `bytes` as UTF-8 text. Invalid UTF-8 is a SpecError naming the first bad line: a lenient
+ * decode would turn the bad bytes into U+FFFD and quietly write a file at a path nobody named.
+ */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  try {
+    return strict.decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (;;) {
+      const nl = bytes.indexOf(0x0a, start);
+      const end = nl === -1 ? bytes.length : nl;
+      try {
+        strict.decode(bytes.subarray(start, end));
+      } catch {
+        break;
+      }
+      if (nl === -1) break;
+      line += 1;
+      start = nl + 1;
+    }
+    throw new SpecError({ file, yamlPath: '', line }, 'the spec file is not valid UTF-8 text');
+  }
+}
+
+/**
+ * Reads `file` and parses it; an unreadable file, one over MAX_SPEC_BYTES or one that is not
+ * UTF-8 is a SpecError (exit code 2) naming it.
+ */
 export async function loadSpec(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ReloaderSpec> {
   const absolute = resolve(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(absolute, 'utf8');
+    bytes = await readFile(absolute);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const problem =
       code === 'ENOENT' ? 'spec file not found' : `cannot read spec file (${code ?? 'error'})`;
     throw new SpecError({ file: absolute, yamlPath: '', line: 0 }, problem, { cause: err });
   }
-  return parseSpec(text, absolute, env);
+  if (bytes.length > MAX_SPEC_BYTES) throw tooLarge(absolute, bytes.length);
+  return parseSpec(decodeUtf8(bytes, absolute), absolute, env);
 }
 
 /** The spec path the CLI uses: `--config`, else `$RELOADER_CONFIG`, else `./reloader.yaml`; absolute. */

@@ -5,11 +5,21 @@
  * The schema also states the "exactly one of" rules (oneOf / not / min-maxProperties) so that
  * editors flag them, but ajv words those errors badly; they are skipped here and `build.ts`
  * reports the same rules with a sentence that names the keys involved.
+ *
+ * Start-up cost: loading ajv and compiling the schema took most of a cold `validate` or
+ * `run --once` (≈ 0.3 s of ≈ 0.5 s on an idle 2-core machine, and ~12 MiB of RSS for the
+ * daemon's whole life). So `npm run build` also writes ajv's *standalone* code for the schema,
+ * `schema-validator.cjs`, next to the compiled module (`writeStandaloneValidator`): the same
+ * generated function ajv would compile at run time, with the same options and the same
+ * `errors`. It carries the sha256 of the schema text it came from; `specSchema` uses it only
+ * when that matches the shipped schema, and otherwise (tsx, a stale build) compiles with ajv,
+ * loaded on demand.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import { SpecError } from '../errors.js';
 import { DURATION_HINT } from './duration.js';
 import type { Segment, SpecSource } from './source.js';
@@ -28,21 +38,99 @@ export function schemaPath(): string {
   throw new Error('schema/reloader.schema.json is missing from the package');
 }
 
-let cached: { schema: SchemaNode; validate: ValidateFunction } | undefined;
+const require = createRequire(import.meta.url);
 
-/** The parsed schema and its compiled validator (compiled once per process). */
-export function specSchema(): { schema: SchemaNode; validate: ValidateFunction } {
+/** The build-time validator's file name; it lives next to this module (dist/src/config/). */
+export const STANDALONE_VALIDATOR = 'schema-validator.cjs';
+
+const AJV_OPTIONS: Options = {
+  allErrors: true,
+  strict: true,
+  strictRequired: false, // oneOf branches name keys declared in the parent's properties
+  allowUnionTypes: true,
+};
+
+/** How a validator was obtained: the build-time file, or ajv at run time. */
+export type ValidatorSource = 'standalone' | 'ajv';
+
+let cached: { schema: SchemaNode; validate: ValidateFunction; source: ValidatorSource } | undefined;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function standalonePath(): string {
+  return fileURLToPath(new URL(`./${STANDALONE_VALIDATOR}`, import.meta.url));
+}
+
+/** The build-time validator, when it exists and was generated from exactly `schemaText`. */
+function loadStandalone(schemaText: string, file = standalonePath()): ValidateFunction | undefined {
+  if (!existsSync(file)) return undefined;
+  let fn: ValidateFunction & { schemaHash?: unknown };
+  try {
+    fn = require(file) as typeof fn;
+  } catch {
+    return undefined; // unreadable or damaged: ajv at run time still gives the right answer
+  }
+  return typeof fn === 'function' && fn.schemaHash === sha256(schemaText) ? fn : undefined;
+}
+
+/** ajv, loaded only here (not at module load: the built package does not need it at all). */
+function compileWithAjv(
+  schema: SchemaNode,
+  options: Options = {},
+): { ajv: Ajv; validate: ValidateFunction } {
+  const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+  const ajv = new AjvClass({ ...AJV_OPTIONS, ...options });
+  return { ajv, validate: ajv.compile(schema) };
+}
+
+/**
+ * The parsed schema and its validator, obtained once per process: the build-time standalone
+ * validator when it matches the schema, else ajv's compilation (`source` says which).
+ */
+export function specSchema(): {
+  schema: SchemaNode;
+  validate: ValidateFunction;
+  source: ValidatorSource;
+} {
   if (cached === undefined) {
-    const schema = JSON.parse(readFileSync(schemaPath(), 'utf8')) as SchemaNode;
-    const ajv = new Ajv({
-      allErrors: true,
-      strict: true,
-      strictRequired: false, // oneOf branches name keys declared in the parent's properties
-      allowUnionTypes: true,
-    });
-    cached = { schema, validate: ajv.compile(schema) };
+    const text = readFileSync(schemaPath(), 'utf8');
+    const schema = JSON.parse(text) as SchemaNode;
+    const standalone = loadStandalone(text);
+    cached = standalone
+      ? { schema, validate: standalone, source: 'standalone' }
+      : { schema, validate: compileWithAjv(schema).validate, source: 'ajv' };
   }
   return cached;
+}
+
+/**
+ * Build step (`npm run build`): write ajv's standalone code for the shipped schema to `file`
+ * (default: `schema-validator.cjs` next to this module), tagged with the schema's sha256.
+ * The code needs only `ajv/dist/runtime/*` at run time. Returns the path written.
+ */
+export function writeStandaloneValidator(file = standalonePath()): string {
+  const text = readFileSync(schemaPath(), 'utf8');
+  const { ajv, validate } = compileWithAjv(JSON.parse(text) as SchemaNode, {
+    code: { source: true, esm: false },
+  });
+  const standaloneCode = (
+    require('ajv/dist/standalone') as { default: (ajv: Ajv, fn: ValidateFunction) => string }
+  ).default;
+  writeFileSync(
+    file,
+    '// Generated by `npm run build` (writeStandaloneValidator in src/config/schema.ts) from\n' +
+      '// schema/reloader.schema.json. Do not edit: it is rebuilt, and ignored when stale.\n' +
+      `${standaloneCode(ajv, validate)}\n` +
+      `module.exports.schemaHash = ${JSON.stringify(sha256(text))};\n`,
+  );
+  return file;
+}
+
+/** For tests: load the validator written by `writeStandaloneValidator(file)` if it matches. */
+export function loadStandaloneValidator(file: string): ValidateFunction | undefined {
+  return loadStandalone(readFileSync(schemaPath(), 'utf8'), file);
 }
 
 /** The schema node that describes the value at `path` (following `$ref` and `items`). */

@@ -16,6 +16,14 @@ import type { EnvLike } from './env.js';
 
 export type Segment = string | number;
 
+/**
+ * Most nodes that aliases may expand to in one document, all aliases together. The walk below
+ * copies an alias's target each time it is used, so without a bound a "billion laughs"
+ * document (nine levels of nine aliases each) would expand to 9^9 nodes and hang the loader.
+ * A real spec aliases a few shared blocks: a few hundred nodes at most.
+ */
+export const MAX_ALIAS_NODES = 10_000;
+
 interface NodeInfo {
   line: number;
   /** Names of the env variables that fed this scalar, when it had `${...}` references. */
@@ -54,12 +62,15 @@ export function formatYamlPath(path: readonly Segment[]): string {
 
 /**
  * Parses `text` as one YAML document and substitutes `${VAR}` from `env`. Throws SpecError for
- * YAML syntax errors (with yaml's line), non-string keys, recursive aliases and bad or unset
- * env references (naming the variable, never its value).
+ * YAML syntax errors (with yaml's line), non-string keys, recursive aliases, aliases expanding
+ * to more than MAX_ALIAS_NODES nodes, and bad or unset env references (naming the variable,
+ * never its value).
  */
 export function readSpecSource(text: string, file: string, env: EnvLike): SpecSource {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // uniqueKeys is checked by the walker (mapToData): yaml's own check is quadratic in the
+  // number of keys of a map, ten seconds for a 256 KiB map.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const lineAt = (offset: number): number => lines.linePos(offset).line;
   const firstError = doc.errors[0];
   if (firstError !== undefined) {
@@ -91,6 +102,10 @@ export function readSpecSource(text: string, file: string, env: EnvLike): SpecSo
 
 class Walker {
   private readonly active = new Set<YamlNode>();
+  /** How many aliases enclose the node being converted (> 0: it is a copy made by an alias). */
+  private aliasDepth = 0;
+  /** Nodes converted as part of an alias's copy, over the whole document. */
+  private aliasNodes = 0;
   constructor(
     private readonly doc: Document,
     private readonly file: string,
@@ -106,7 +121,18 @@ class Walker {
     if (isAlias(node)) {
       const target = node.resolve(this.doc);
       if (target === undefined) throw new SpecError(where(), `unknown alias *${node.source}`);
-      return this.toData(target, path, line);
+      this.aliasDepth += 1;
+      try {
+        return this.toData(target, path, line);
+      } finally {
+        this.aliasDepth -= 1;
+      }
+    }
+    if (this.aliasDepth > 0 && ++this.aliasNodes > MAX_ALIAS_NODES) {
+      throw new SpecError(
+        where(),
+        `aliases expand to more than ${MAX_ALIAS_NODES} nodes (a YAML "billion laughs" document?)`,
+      );
     }
     if (this.active.has(node as YamlNode)) throw new SpecError(where(), 'recursive alias');
     this.active.add(node as YamlNode);
@@ -129,6 +155,7 @@ class Walker {
 
   private mapToData(items: { key: unknown; value: unknown }[], path: Segment[]): unknown {
     const out: Record<string, unknown> = {};
+    const seen = new Set<string>();
     for (const pair of items) {
       const keyLine = this.nodeLine(pair.key, this.nodeLine(pair.value, 1));
       const key = isScalar(pair.key) ? pair.key.value : undefined;
@@ -138,6 +165,13 @@ class Walker {
           'map keys must be plain strings',
         );
       }
+      if (seen.has(String(key))) {
+        throw new SpecError(
+          { file: this.file, yamlPath: formatYamlPath(path), line: keyLine },
+          `YAML syntax error: map keys must be unique (${JSON.stringify(String(key))} appears twice)`,
+        );
+      }
+      seen.add(String(key));
       const childPath = [...path, String(key)];
       const info: NodeInfo = { line: keyLine };
       this.infos.set(pointerOf(childPath), info);

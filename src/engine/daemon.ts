@@ -30,6 +30,8 @@ import { newTargetState, runTargetPass, type TargetState } from './runner.js';
 import { compileTargets, type CompiledTarget } from './targets.js';
 
 const FETCH_KEY = 'fetch';
+/** Key names listed in the "secrets fetched" log line; beyond this only the count is logged. */
+const LOGGED_KEYS_MAX = 20;
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -52,6 +54,8 @@ export class Daemon {
   private spec: ReloaderSpec;
   private targets = new Map<string, CompiledTarget>();
   private readonly states = new Map<string, TargetState>();
+  /** key → names of the targets whose last successful render read it (dependents lookup). */
+  private readonly readers = new Map<string, Set<string>>();
   private snapshot: SecretSnapshot;
   private session: InfisicalSession;
   private readonly timers: Timers;
@@ -244,6 +248,22 @@ export class Daemon {
     for (const name of [...this.states.keys()]) {
       if (!this.targets.has(name)) this.states.delete(name);
     }
+    this.readers.clear();
+    for (const [name, state] of this.states) this.indexReads(name, [], state.keysRead);
+  }
+
+  /** Move target `name` in the key → readers index from the keys it read before to `now`. */
+  private indexReads(name: string, before: readonly string[], now: readonly string[]): void {
+    for (const key of before) {
+      const set = this.readers.get(key);
+      set?.delete(name);
+      if (set?.size === 0) this.readers.delete(key);
+    }
+    for (const key of now) {
+      let set = this.readers.get(key);
+      if (!set) this.readers.set(key, (set = new Set()));
+      set.add(name);
+    }
   }
 
   private destinations(): string[] {
@@ -265,7 +285,8 @@ export class Daemon {
     const value = event.action === 'deleted' ? undefined : event.value;
     if (value !== undefined) scrubber.add(value);
     const changed = this.snapshot.applyValue(index, event.key, value);
-    this.logger.info(
+    // debug: the webhook route already logged this delivery (kind, action, key) at info.
+    this.logger.debug(
       { key: event.key, action: event.action, changed: changed.size > 0 },
       'value event applied',
     );
@@ -314,7 +335,16 @@ export class Daemon {
     this.metrics.fetch('ok');
     const changed = this.snapshot.replace(listings);
     scrubber.addAll(this.snapshot.merged.values());
-    this.logger.info({ sources: indexes, changedKeys: [...changed].sort() }, 'secrets fetched');
+    // Names only, and a bounded list: every string of a log line is scrubbed against every
+    // known value, so 10,000 key names here cost seconds on a large first fetch.
+    this.logger.info(
+      {
+        sources: indexes,
+        changed: changed.size,
+        ...(changed.size <= LOGGED_KEYS_MAX ? { changedKeys: [...changed].sort() } : {}),
+      },
+      'secrets fetched',
+    );
     const first = !this.fetchedOnce;
     this.fetchedOnce = true;
     if (first) {
@@ -323,15 +353,25 @@ export class Daemon {
     this.triggerAffected(changed, burst.firstEventAtMs, forceAll || first);
   }
 
-  /** Queue the targets a change concerns: readers of a changed key, and failed/unrendered ones. */
+  /**
+   * Queue the targets a change concerns: readers of a changed key (through the key → readers
+   * index, so the cost follows the change, not the number of targets × keys), and failed or
+   * never-rendered ones. Targets are queued in declared order.
+   */
   private triggerAffected(changed: ReadonlySet<string>, atMs: number, all: boolean): void {
+    const dependents = new Set<string>();
+    if (!all) {
+      for (const key of changed) {
+        for (const name of this.readers.get(key) ?? []) dependents.add(name);
+      }
+    }
     for (const [name] of this.targets) {
       const state = this.states.get(name);
       const affected =
         all ||
         !state?.renderedOnce ||
         (state.lastStatus === 'failed' && changed.size > 0) ||
-        state.keysRead.some((k) => changed.has(k));
+        dependents.has(name);
       if (affected) this.targetDebouncer.trigger(name, atMs, all);
     }
   }
@@ -340,12 +380,18 @@ export class Daemon {
     const target = this.targets.get(name);
     const state = this.states.get(name);
     if (!target || !state || !this.fetchedOnce) return;
+    const readBefore = state.keysRead;
     const result = await runTargetPass(target, this.snapshot.merged, state, {
       logger: this.logger,
       env: this.options.env,
       firstRender: !state.renderedOnce,
       cwd: this.spec.dir,
     });
+    // The pass replaces state.keysRead after a successful render; a SIGHUP may have dropped
+    // the target meanwhile (then its reads must not come back into the index).
+    if (state.keysRead !== readBefore && this.states.get(name) === state) {
+      this.indexReads(name, readBefore, state.keysRead);
+    }
     this.metrics.render(name, result.status);
     this.metrics.targetUp(name, result.status !== 'failed');
     if (result.status !== 'failed') this.metrics.targetSuccess(name, this.timers.now());

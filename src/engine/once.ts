@@ -5,7 +5,11 @@
  *   (1) compile every template — a template error exits 2 before any network call;
  *   (2) remove temp files a crash may have left next to the destinations;
  *   (3) log in and fetch every source once (bounded retries inside the client);
- *   (4) run one pass per target, in declared order, each independent of the others;
+ *   (4) run one pass per target, each independent of the others: the targets with neither
+ *       `check` nor `reload` only write their own files, so they run concurrently (at most
+ *       PARALLEL_PASSES at a time; their fsyncs overlap instead of adding up: 50 targets took
+ *       ≈ 0.4 s one after another). Then the targets with a check or a reload run one at a time
+ *       in declared order, so that a check or reload sees every plain file already in place;
  *   (5) exit 0 when every target succeeded (a signal to a process not yet running counts as
  *       skipped), else 1.
  */
@@ -15,9 +19,11 @@ import type { Logger } from '../logger.js';
 import { scrubber } from '../logger.js';
 import { removeStaleTempFiles } from '../output/atomic-write.js';
 import { SecretSnapshot } from '../secrets/snapshot.js';
-import { fetchSources, openSession } from './fetch.js';
-import { newTargetState, runTargetPass, type PassResult } from './runner.js';
-import { compileTargets } from './targets.js';
+import type { PassResult } from './runner.js';
+import { compileTargets, type CompiledTarget } from './targets.js';
+
+/** Plain-file passes run at the same time in `--once`. */
+const PARALLEL_PASSES = 16;
 
 export interface OnceOptions {
   spec: ReloaderSpec;
@@ -47,7 +53,12 @@ export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceR
   );
   if (removed > 0) logger.warn({ removed }, 'removed temp files left by an earlier crash');
 
-  // (3)
+  // (3) The network and file-writing modules (undici, proper-lockfile…) are loaded here, not at
+  // import: `validate` imports this module too and never needs them (≈ 0.1 s of a cold start).
+  const [{ fetchSources, openSession }, { newTargetState, runTargetPass }] = await Promise.all([
+    import('./fetch.js'),
+    import('./runner.js'),
+  ]);
   const session = openSession(spec, logger);
   const snapshot = new SecretSnapshot(spec.sources.length, logger);
   try {
@@ -67,18 +78,27 @@ export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceR
   await session.close();
 
   // (4)
-  const passes: PassResult[] = [];
+  const pass = (target: CompiledTarget): Promise<PassResult> =>
+    runTargetPass(target, snapshot.merged, newTargetState(target.spec.name), {
+      logger,
+      env,
+      firstRender: true,
+      cwd: spec.dir,
+    });
+  const results = new Map<CompiledTarget, PassResult>();
+  const plain = targets.filter((t) => t.spec.check === undefined && t.spec.reload === undefined);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < plain.length) {
+      const target = plain[next++] as CompiledTarget;
+      results.set(target, await pass(target));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_PASSES, plain.length) }, worker));
   for (const target of targets) {
-    const state = newTargetState(target.spec.name);
-    passes.push(
-      await runTargetPass(target, snapshot.merged, state, {
-        logger,
-        env,
-        firstRender: true,
-        cwd: spec.dir,
-      }),
-    );
+    if (!results.has(target)) results.set(target, await pass(target));
   }
+  const passes = targets.map((t) => results.get(t) as PassResult);
   // (5)
   const failed = passes.filter((p) => p.status === 'failed');
   logger.info(
