@@ -44,13 +44,33 @@ const MIN_SCRUB_LENGTH = 4;
  */
 export class Scrubber {
   private readonly values = new Set<string>();
+  /**
+   * First MIN_SCRUB_LENGTH characters → the values that start with them, grouped by length
+   * (lengths kept longest first). Values often share a prefix (`postgres://…`), so a bucket is
+   * probed with one Set lookup per distinct length, never scanned value by value.
+   */
+  private readonly byPrefix = new Map<
+    string,
+    { lengths: number[]; byLength: Map<number, Set<string>> }
+  >();
 
   /** Remember `value` so that it is censored from now on (short values are ignored). */
   add(value: string | undefined): void {
-    if (value !== undefined && value.length >= MIN_SCRUB_LENGTH) this.values.add(value);
+    if (value === undefined || value.length < MIN_SCRUB_LENGTH || this.values.has(value)) return;
+    this.values.add(value);
+    const prefix = value.slice(0, MIN_SCRUB_LENGTH);
+    let bucket = this.byPrefix.get(prefix);
+    if (!bucket) this.byPrefix.set(prefix, (bucket = { lengths: [], byLength: new Map() }));
+    let sameLength = bucket.byLength.get(value.length);
+    if (!sameLength) {
+      bucket.byLength.set(value.length, (sameLength = new Set()));
+      bucket.lengths.push(value.length);
+      bucket.lengths.sort((a, b) => b - a);
+    }
+    sameLength.add(value);
   }
 
-  /** Replace the whole known set (after a refetch, so rotated-away values still stay censored). */
+  /** Remember many values (after a fetch; rotated-away values stay censored too). */
   addAll(values: Iterable<string>): void {
     for (const v of values) this.add(v);
   }
@@ -59,14 +79,30 @@ export class Scrubber {
     return this.values.size;
   }
 
-  /** `text` with every known value replaced by `[redacted]`. */
+  /**
+   * `text` with every known value replaced by `[redacted]`. One pass over the text with a
+   * prefix index, so the cost grows with the text, not with the number of known values
+   * (10,000 secrets must not make every log line slow). At each position the longest known
+   * value that matches wins.
+   */
   scrub(text: string): string {
     if (this.values.size === 0 || text.length < MIN_SCRUB_LENGTH) return text;
-    let out = text;
-    for (const v of this.values) {
-      if (out.includes(v)) out = out.split(v).join('[redacted]');
+    let out = '';
+    let copied = 0;
+    for (let i = 0; i <= text.length - MIN_SCRUB_LENGTH;) {
+      const bucket = this.byPrefix.get(text.slice(i, i + MIN_SCRUB_LENGTH));
+      const hit = bucket?.lengths.find(
+        (len) => i + len <= text.length && bucket.byLength.get(len)?.has(text.slice(i, i + len)),
+      );
+      if (hit === undefined) {
+        i++;
+        continue;
+      }
+      out += `${text.slice(copied, i)}[redacted]`;
+      i += hit;
+      copied = i;
     }
-    return out;
+    return copied === 0 ? text : out + text.slice(copied);
   }
 
   /** Deep copy of a JSON-like value with every string scrubbed. */

@@ -86,3 +86,18 @@ test('an error keeps its message and the code of its cause, never the cause mess
   assert.equal(err.causeCode, 'ECONNREFUSED');
   assert.ok(!JSON.stringify(line).includes('some body text'));
 });
+
+test('the scrubber finds overlapping and adjacent values, prefers the longest, and copes with many values sharing a prefix', () => {
+  const scrub = new Scrubber();
+  scrub.addAll(['abcd-1', 'abcd-12345', 'zzzz', 'secret-value']);
+  assert.equal(scrub.scrub('x abcd-12345 y'), 'x [redacted] y', 'longest match wins');
+  assert.equal(scrub.scrub('abcd-1abcd-1'), '[redacted][redacted]');
+  assert.equal(scrub.scrub('zzzzzzzz'), '[redacted][redacted]');
+  assert.equal(scrub.scrub('no match here'), 'no match here');
+  assert.equal(scrub.scrub('pre secret-value'), 'pre [redacted]');
+  for (let i = 0; i < 20_000; i++) scrub.add(`value-${i}-${'x'.repeat(8)}`);
+  const line = `${'a log line without any value '.repeat(10)} value-19999-xxxxxxxx`;
+  assert.ok(scrub.scrub(line).endsWith(' [redacted]'));
+  assert.equal(scrub.scrub('value-1-xxxxxxx'), 'value-1-xxxxxxx', 'one character short: no match');
+  assert.equal(scrub.size, 20_004);
+});

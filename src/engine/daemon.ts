@@ -21,7 +21,7 @@ import type { ChangeEvent } from '../events/parse.js';
 import { sourceForValueEvent, sourcesForEvent } from '../events/match.js';
 import { asReloaderError } from '../errors.js';
 import { scrubber, type Logger } from '../logger.js';
-import { removeStaleTempFiles } from '../output/atomic-write.js';
+import { removeCrashLeftovers } from '../output/cleanup.js';
 import { SecretSnapshot } from '../secrets/snapshot.js';
 import type { Metrics } from '../server/metrics.js';
 import { Debouncer, realTimers, type Burst, type Timers } from './debouncer.js';
@@ -34,6 +34,8 @@ const FETCH_KEY = 'fetch';
 const LOGGED_KEYS_MAX = 20;
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+const RELOAD_RETRY_START_MS = 1_000;
+const RELOAD_RETRY_MAX_MS = 60_000;
 
 export interface DaemonOptions {
   spec: ReloaderSpec;
@@ -69,6 +71,7 @@ export class Daemon {
   private readonly earlyValueEvents: Array<{ event: ChangeEvent; atMs: number }> = [];
   private backoffMs = BACKOFF_START_MS;
   private retryTimer: unknown;
+  private readonly reloadRetries = new Map<string, { delayMs: number; timer: unknown }>();
   private stopping = false;
   private readonly startedAt = new Date();
   private lastFetchAt: string | undefined;
@@ -103,7 +106,7 @@ export class Daemon {
    */
   async start(): Promise<void> {
     await this.installTargets(this.spec);
-    const removed = await removeStaleTempFiles(this.destinations());
+    const removed = await removeCrashLeftovers(this.destinations());
     if (removed > 0) this.logger.warn({ removed }, 'removed temp files left by an earlier crash');
     this.session.tokens.start();
     this.requestFullSync(this.timers.now());
@@ -184,6 +187,8 @@ export class Daemon {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    for (const { timer } of this.reloadRetries.values()) this.timers.clearTimeout(timer);
+    this.reloadRetries.clear();
     await this.fetchDebouncer.stop();
     await this.targetDebouncer.stop();
     await this.session.close();
@@ -405,5 +410,31 @@ export class Daemon {
       }
     }
     this.metrics.ready(this.ready);
+    this.scheduleReloadRetry(name, state);
+  }
+
+  /**
+   * A failed reload leaves the app on its old config while the files are new: retry it (the
+   * next pass runs the reload even though nothing changed) with a per-target backoff, 1 s
+   * doubling to 60 s. This timer only re-runs a local action; it never asks Infisical.
+   */
+  private scheduleReloadRetry(name: string, state: TargetState): void {
+    const pending = this.reloadRetries.get(name);
+    if (!state.reloadPending || this.stopping) {
+      if (pending) this.timers.clearTimeout(pending.timer);
+      this.reloadRetries.delete(name);
+      return;
+    }
+    if (pending?.timer !== undefined) this.timers.clearTimeout(pending.timer);
+    const delay = pending
+      ? Math.min(pending.delayMs * 2, RELOAD_RETRY_MAX_MS)
+      : RELOAD_RETRY_START_MS;
+    const timer = this.timers.setTimeout(() => {
+      const entry = this.reloadRetries.get(name);
+      if (entry) entry.timer = undefined;
+      if (!this.stopping) this.targetDebouncer.trigger(name, this.timers.now(), true);
+    }, delay);
+    this.reloadRetries.set(name, { delayMs: delay, timer });
+    this.logger.warn({ target: name, retryInMs: delay }, 'reload failed; it will be retried');
   }
 }

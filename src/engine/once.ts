@@ -17,7 +17,7 @@ import type { ReloaderSpec } from '../config/types.js';
 import { asReloaderError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { scrubber } from '../logger.js';
-import { removeStaleTempFiles } from '../output/atomic-write.js';
+import { removeCrashLeftovers } from '../output/cleanup.js';
 import { SecretSnapshot } from '../secrets/snapshot.js';
 import type { PassResult } from './runner.js';
 import { compileTargets, type CompiledTarget } from './targets.js';
@@ -48,7 +48,7 @@ export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceR
     return { exitCode: error.exitCode, passes: [] };
   }
   // (2)
-  const removed = await removeStaleTempFiles(
+  const removed = await removeCrashLeftovers(
     spec.targets.flatMap((t) => t.files.map((f) => f.destination)),
   );
   if (removed > 0) logger.warn({ removed }, 'removed temp files left by an earlier crash');

@@ -6,7 +6,8 @@
  *   (2) the files whose bytes or mode changed are committed atomically under a lock;
  *   (3) `check` runs after the new files are in place; on failure the previous files are back
  *       and no reload runs;
- *   (4) the reload runs once, only when something was written; on the first render a signal
+ *   (4) the reload runs once, only when something was written (or when the previous reload
+ *       failed: it is retried even if the files did not change); on the first render a signal
  *       to a process that is not running yet is `skipped`, not a failure;
  *   (5) the outcome is recorded in the target's `TargetState` (for /status, /metrics, exit codes).
  * A pass never throws: failures are returned, so one target never blocks the others.
@@ -44,11 +45,14 @@ export interface TargetState {
   lastReload?: { status: ReloadOutcome['status']; at: string; detail: string };
   /** Keys read by the last successful render, used to pick dependents of a change. */
   keysRead: string[];
+  /** The files have been committed at least once (readiness; the first-render reload rule). */
   renderedOnce: boolean;
+  /** The last reload failed: the next pass runs it again even if no file changed. */
+  reloadPending: boolean;
 }
 
 export function newTargetState(name: string): TargetState {
-  return { name, files: {}, keysRead: [], renderedOnce: false };
+  return { name, files: {}, keysRead: [], renderedOnce: false, reloadPending: false };
 }
 
 export interface PassOptions {
@@ -83,7 +87,6 @@ export async function runTargetPass(
     } else {
       state.lastError = undefined;
       state.lastSuccessAt = now().toISOString();
-      state.renderedOnce = true;
     }
     return result;
   };
@@ -119,12 +122,18 @@ export async function runTargetPass(
   for (const file of rendered.files)
     state.files[file.spec.destination] = contentHash(file.contents);
   state.keysRead = [...rendered.keysRead].sort();
+  // The files are in place: the app can start on them, whatever the reload does next.
+  state.renderedOnce = true;
 
-  if (written.length === 0) {
+  if (written.length === 0 && !(state.reloadPending && target.spec.reload)) {
     log.debug('output unchanged: no write, no reload');
     return done({ status: 'unchanged', written, keysRead: rendered.keysRead });
   }
-  log.info({ files: written, hashes: written.map((d) => state.files[d]) }, 'files committed');
+  if (written.length > 0) {
+    log.info({ files: written, hashes: written.map((d) => state.files[d]) }, 'files committed');
+  } else {
+    log.info('files unchanged; retrying the reload that failed last time');
+  }
 
   // (4) reload once
   if (!target.spec.reload) {
@@ -136,6 +145,7 @@ export async function runTargetPass(
     cwd: options.cwd,
   });
   state.lastReload = { status: reload.status, at: now().toISOString(), detail: reload.detail };
+  state.reloadPending = reload.status === 'failed';
   if (reload.status === 'failed') {
     const error = new ReloaderError(
       'RLD_ERR_RELOAD',

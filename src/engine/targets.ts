@@ -34,6 +34,9 @@ export function templateName(spec: ReloaderSpec, file: FileSpec): string {
   return `${file.origin.yamlPath}.contents`;
 }
 
+/** Decodes template files, refusing bytes that are not UTF-8 (they would render as U+FFFD). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Template files read at the same time (bounded: a spec may name hundreds). */
 const PARALLEL_READS = 32;
 
@@ -48,7 +51,7 @@ async function readSources(
     while (next < unique.length) {
       const path = unique[next++] as string;
       try {
-        out.set(path, await readFile(path, 'utf8'));
+        out.set(path, STRICT_UTF8.decode(await readFile(path)));
       } catch (error) {
         out.set(path, { error });
       }
@@ -80,10 +83,12 @@ export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget
         const read = sources.get(file.template);
         if (typeof read !== 'string') {
           const err = read?.error;
-          const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+          const code = (err as NodeJS.ErrnoException | undefined)?.code;
+          const why =
+            code === 'ERR_ENCODING_INVALID_ENCODED_DATA' ? 'not valid UTF-8' : (code ?? 'EIO');
           throw new ReloaderError(
             'RLD_ERR_TEMPLATE',
-            `${spec.file}:${file.origin.line}: ${file.origin.yamlPath}.template: cannot read template ${name} (${code})`,
+            `${spec.file}:${file.origin.line}: ${file.origin.yamlPath}.template: cannot read template ${name} (${why})`,
             { cause: err, details: { template: name, target: target.name } },
           );
         }

@@ -175,7 +175,8 @@ export async function readCurrent(dest: string): Promise<CurrentFile | undefined
 
 /**
  * Delete the temp files (`.<basename>.rld-tmp-*`) that a crashed run left next to each
- * destination; returns how many were removed. Called once at start. A temp file younger
+ * destination; returns how many were removed (start-up uses it through removeCrashLeftovers,
+ * under the lock, with olderThanMs 0). A temp file younger
  * than `olderThanMs` (default 10 s, the lock's stale time) is left alone: it may belong to
  * another reloader process writing right now (an init container racing the sidecar).
  * A missing directory is not an error; any other failure is RLD_ERR_WRITE.

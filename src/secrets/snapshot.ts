@@ -93,11 +93,29 @@ export class SecretSnapshot {
   /**
    * Apply one value change to a source (a value-carrying webhook event): set, or delete when
    * `value` is undefined. Returns the changed merged keys (empty when nothing changed).
+   * O(sources), not O(keys): only `key`'s merged value can change, so the source map is updated
+   * in place and the merge is recomputed for that one key (a later source still wins).
    */
   applyValue(index: number, key: string, value: string | undefined): Set<string> {
-    const next = new Map(this.source(index));
-    if (value === undefined) next.delete(key);
-    else next.set(key, value);
-    return this.replace(new Map([[index, next]]));
+    const source = this.source(index) as Map<string, string>;
+    if (value === undefined) source.delete(key);
+    else source.set(key, value);
+    const before = this.mergedView.get(key);
+    let after: string | undefined;
+    let holders = 0;
+    for (const map of this.perSource) {
+      const v = map.get(key);
+      if (v !== undefined) {
+        after = v;
+        holders++;
+      }
+    }
+    if (holders > 1 && !this.warnedCollisions.has(key)) {
+      this.warnedCollisions.add(key);
+      this.logger?.warn({ key }, 'secret key is set in several sources; the later source wins');
+    }
+    if (after === undefined) this.mergedView.delete(key);
+    else this.mergedView.set(key, after);
+    return before === after ? new Set() : new Set([key]);
   }
 }

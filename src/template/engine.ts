@@ -220,12 +220,47 @@ function compileNow(ast: hbs.AST.Program): TemplateFn {
   return hb.template(spec as Parameters<typeof hb.template>[0]);
 }
 
+/** Templates are config files: 1 MiB is far beyond any real one and bounds parse time and memory. */
+export const MAX_TEMPLATE_BYTES = 1024 * 1024;
+/** Handlebars' parser is cubic in block nesting (2,000 levels: 2 s); real templates nest a few. */
+export const MAX_BLOCK_DEPTH = 256;
+
+/**
+ * Refuse sources whose size or block nesting would make Handlebars' parser take seconds to
+ * minutes (found by the reliability suite), before parsing: a clear RLD_ERR_TEMPLATE instead.
+ */
+function checkLimits(name: string, source: string): void {
+  if (Buffer.byteLength(source, 'utf8') > MAX_TEMPLATE_BYTES) {
+    throw new ReloaderError('RLD_ERR_TEMPLATE', `template "${name}" is larger than 1 MiB`, {
+      details: { template: name },
+    });
+  }
+  let depth = 0;
+  let line = 1;
+  let last = 0;
+  for (const m of source.matchAll(/\{\{~?\s*([#^/])(\s*~?\}\})?/g)) {
+    if (m[1] === '^' && m[2] !== undefined) continue; // `{{^}}` is an else, not an opener
+    const index = m.index ?? 0;
+    for (let i = last; i < index; i++) if (source.charCodeAt(i) === 10) line++;
+    last = index;
+    depth += m[1] === '/' ? -1 : 1;
+    if (depth > MAX_BLOCK_DEPTH) {
+      throw new ReloaderError(
+        'RLD_ERR_TEMPLATE',
+        `template "${name}" line ${line}: blocks nest deeper than ${MAX_BLOCK_DEPTH} levels`,
+        { details: { template: name, line } },
+      );
+    }
+  }
+}
+
 /**
  * Parse, check and compile `source` now, so that `validate` and start-up report every template
  * error before any network call (Handlebars.compile alone is lazy: it would defer them to the
  * first render). Throws RLD_ERR_TEMPLATE naming `name` and the line.
  */
 export function compileTemplate(name: string, source: string): CompiledTemplate {
+  checkLimits(name, source);
   let ast: hbs.AST.Program;
   try {
     ast = hb.parse(source);

@@ -137,3 +137,50 @@ test('an event that names no configured source is ignored with a reason', async 
   );
   assert.equal(d.handleEvent({ kind: 'test' }).effect, 'ignored');
 });
+
+test('a failed reload is retried without any event until it succeeds; the files count as in place', async (t) => {
+  const dir = await tempDir(t);
+  const local = await startInfisical(t, SEED);
+  const spec = parseSpec(
+    `infisical:
+  url: ${local.url}
+  auth: { universal: { clientId: cid, clientSecret: csecret-123456 } }
+sources: [ { projectId: p1, environment: prod, path: / } ]
+webhook: { allowUnsigned: true }
+targets:
+  - name: a
+    files: [ { contents: "{{secrets.A}}", destination: out/a } ]
+    reload: { command: [sh, -c, 'test -f app-is-up && echo reloaded >> reloads.log'], timeout: 2s }
+`,
+    join(dir, 'reloader.yaml'),
+    {},
+  );
+  const d = new Daemon({
+    spec,
+    logger: silentLogger(),
+    env: {},
+    metrics: new Metrics({ defaultMetrics: false }),
+  });
+  t.after(() => d.stop());
+  await d.start();
+  await waitFor(() => d.ready, { what: 'ready although the first reload failed' });
+  const state = () =>
+    (d.status() as { targets: Array<{ lastReload?: { status: string }; reloadPending: boolean }> })
+      .targets[0];
+  await waitFor(() => state()?.lastReload?.status === 'failed', {
+    what: 'the first reload to fail',
+  });
+  assert.equal(state()?.reloadPending, true);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(dir, 'app-is-up'), '');
+  await waitFor(() => state()?.lastReload?.status === 'ok', {
+    what: 'the retried reload to succeed',
+    timeoutMs: 10_000,
+  });
+  assert.equal(state()?.reloadPending, false);
+  assert.equal(
+    await readFile(join(dir, 'reloads.log'), 'utf8'),
+    'reloaded\n',
+    'exactly one successful reload',
+  );
+});

@@ -1,0 +1,25 @@
+/**
+ * Start-up clean-up after a crash: remove the temp files (`.<name>.rld-tmp-*`) a killed run
+ * left next to the destinations.
+ *
+ * Each destination's temp files are removed while holding that destination's lock, so a temp
+ * file of any age can go: a live writer (another reloader process) always holds the lock
+ * while its temp file exists, and a dead one's lock turns stale (10 s) and is taken over.
+ * Without the lock, only temp files older than the stale time could safely be removed, and a
+ * pod restarted within seconds of a crash would keep the dead run's files.
+ */
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { removeStaleTempFiles } from './atomic-write.js';
+import { withLocks } from './lock.js';
+
+/** Remove crash leftovers next to every destination; returns how many files were removed. */
+export async function removeCrashLeftovers(destinations: readonly string[]): Promise<number> {
+  let removed = 0;
+  for (const dest of new Set(destinations)) {
+    const dir = await stat(dirname(dest)).catch(() => undefined);
+    if (!dir?.isDirectory()) continue; // nothing was ever written there
+    removed += await withLocks([dest], {}, () => removeStaleTempFiles([dest], { olderThanMs: 0 }));
+  }
+  return removed;
+}
