@@ -11,7 +11,8 @@
  * 3. otherwise the token is usable until `effectiveExpiry = min(obtained + TTL, login + maxTTL)`
  *    (maxTTL counts from the ORIGINAL login and is never extended; 0 = no max), and the next
  *    step is due at `obtained + renewAt × (effectiveExpiry − obtained)`;
- * 4. at that point, if `now + TTL` would pass `login + maxTTL` the server would refuse a renew
+ * 4. at that point, if `now + TTL` (plus a margin of a tenth of the TTL, at most 1 s) would
+ *    pass `login + maxTTL` the server would refuse a renew
  *    ("past its Max TTL"), so log in again; else renew, and ALWAYS keep the token the renew
  *    returned (new servers sign a new JWT);
  * 5. a renew refused with a non-retryable error (401 …) falls back to a fresh login;
@@ -28,6 +29,16 @@ import { ReloaderError, hasCode } from '../errors.js';
 import { scrubber as processScrubber, type Logger, type Scrubber } from '../logger.js';
 import type { AuthSpec } from '../config/types.js';
 import type { InfisicalClient, TokenGrant } from './client.js';
+
+/**
+ * Keep clear of the max-TTL edge: the server counts it from its own record, written a little
+ * after our login started, and sees the renew a little after we decide. Without a margin a
+ * renew decided at exactly `maxEnd − TTL` can arrive past it and be refused. A tenth of the TTL,
+ * at most 1 s (nothing, next to real TTLs of hours or days).
+ */
+function maxTtlMargin(ttlMs: number): number {
+  return Math.min(1000, ttlMs / 10);
+}
 
 /** JWT `exp` granularity: tokens are signed with whole-second `iat`/`exp`. */
 const EXP_GRANULARITY_MS = 1000;
@@ -245,7 +256,7 @@ export class TokenManager {
     const mustLogin =
       cur === undefined ||
       this.expired(cur) ||
-      (maxEnd !== undefined && this.now() + cur.ttlMs > maxEnd);
+      (maxEnd !== undefined && this.now() + cur.ttlMs + maxTtlMargin(cur.ttlMs) > maxEnd);
     if (mustLogin) {
       this.current = cur !== undefined && this.expired(cur) ? undefined : cur;
       try {
