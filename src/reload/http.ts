@@ -11,7 +11,7 @@
  * reported: either may carry a credential.
  */
 import { performance } from 'node:perf_hooks';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 
 export interface HttpReloadSpec {
   url: string;
@@ -68,6 +68,9 @@ export async function httpReload(
   });
   const signal = AbortSignal.timeout(spec.timeoutMs);
   try {
+    // Loaded on first use: most targets reload by signal or command, and undici costs
+    // ≈ 150–230 ms of start-up on a small machine.
+    const { request } = await import('undici');
     const res = await request(spec.url, {
       method: method as Dispatcher.HttpMethod,
       headers: spec.headers ?? {},
