@@ -69,6 +69,18 @@ function secretName(req: FastifyRequest): string {
   return String((req.params as Record<string, unknown>).secretName ?? '').trim();
 }
 
+/** The query fields `GET /v3/secrets/raw` and `GET /v4/secrets` share, in validation order. */
+function listQuery(v: Validator, query: unknown) {
+  return {
+    path: v.secretPath(),
+    viewSecretValue: v.bool('viewSecretValue', true),
+    expand: v.bool('expandSecretReferences', false),
+    recursive: v.bool('recursive', false),
+    includeImports: includeImports(v, query),
+    tagSlugs: tagSlugs(v),
+  };
+}
+
 /** Register the four secret routes. */
 export function registerSecretRoutes(app: FastifyInstance, state: ServerState): void {
   app.get('/api/v3/secrets/raw', async (req) => {
@@ -78,27 +90,12 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const workspaceId = v.string('workspaceId', true);
     const workspaceSlug = v.string('workspaceSlug', true);
     const environment = v.string('environment', true);
-    const path = v.secretPath();
-    const viewSecretValue = v.bool('viewSecretValue', true);
-    const expand = v.bool('expandSecretReferences', false);
-    const recursive = v.bool('recursive', false);
-    const imports = includeImports(v, req.query);
-    const tags = tagSlugs(v);
+    const options = listQuery(v, req.query);
     v.done();
     const projectId = projectIdFrom(state, workspaceId, workspaceSlug);
     if (!environment) throw badRequest('Missing project id or environment');
     const project = requireProject(state, record, projectId);
-    return listSecrets(state.store, {
-      project,
-      environment,
-      path,
-      recursive,
-      includeImports: imports,
-      expand,
-      viewSecretValue,
-      tagSlugs: tags,
-      metadataFilter: metadata,
-    });
+    return listSecrets(state.store, { project, environment, ...options, metadataFilter: metadata });
   });
 
   app.get('/api/v4/secrets', async (req) => {
@@ -107,26 +104,11 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const metadata = metadataFilter(v);
     const projectId = v.string('projectId', true);
     const environment = v.string('environment', true);
-    const path = v.secretPath();
-    const viewSecretValue = v.bool('viewSecretValue', true);
-    const expand = v.bool('expandSecretReferences', false);
-    const recursive = v.bool('recursive', false);
-    const imports = includeImports(v, req.query);
-    const tags = tagSlugs(v);
+    const options = listQuery(v, req.query);
     v.done();
     if (!projectId || !environment) throw badRequest('Missing project id or environment');
     const project = requireProject(state, record, projectId);
-    return listSecrets(state.store, {
-      project,
-      environment,
-      path,
-      recursive,
-      includeImports: imports,
-      expand,
-      viewSecretValue,
-      tagSlugs: tags,
-      metadataFilter: metadata,
-    });
+    return listSecrets(state.store, { project, environment, ...options, metadataFilter: metadata });
   });
 
   app.get('/api/v3/secrets/raw/:secretName', async (req) => {
