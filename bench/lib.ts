@@ -20,7 +20,8 @@ import { parseSpec } from '../src/config/load.js';
 import type { ReloaderSpec } from '../src/config/types.js';
 import { Daemon } from '../src/engine/daemon.js';
 import { createLogger, type Logger } from '../src/logger.js';
-import { buildServer, listen } from '../src/server/build.js';
+import { listen } from '../src/server/build.js';
+import { wireDaemon } from '../src/engine/serve.js';
 import { Metrics } from '../src/server/metrics.js';
 import { signWebhook } from '../src/events/signature.js';
 import type { Seed } from '../src/dev/seed.js';
@@ -435,21 +436,11 @@ export async function startDaemon(
       level: 'info',
       destination: nullDestination(marks, opts.watchedMessages ?? []),
     });
-  const metrics = new Metrics();
-  const daemon = new Daemon({ spec, logger, env: {}, metrics });
-  const server = buildServer({
-    webhook: spec.webhook,
-    webhookSecret: spec.webhook.secret,
+  const { daemon, server, metrics } = wireDaemon({
+    spec,
     logger,
-    metrics,
-    onEvent: (event, meta) => daemon.handleEvent(event, meta.receivedAtMs),
-    onResync: () => {
-      daemon.resync();
-      return { effect: 'queued' };
-    },
-    health: () => daemon.healthy,
-    ready: () => daemon.ready,
-    status: () => daemon.status(),
+    env: {},
+    webhookSecret: spec.webhook.secret,
   });
   await daemon.start();
   const address = await listen(server, spec.webhook.listen);

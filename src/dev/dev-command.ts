@@ -147,26 +147,30 @@ export async function runDevCommand(args: ParsedArgs, io: CliIo): Promise<number
     );
     // (4)
     const webhookSecret = randomBytes(32).toString('hex');
-    const devSpec: ReloaderSpec = {
-      ...spec,
+    // The local server, the minted token and the generated secret replace the spec's own;
+    // SIGHUP re-reads the spec and applies the same overrides again.
+    const withOverrides = (base: ReloaderSpec): ReloaderSpec => ({
+      ...base,
       infisical: {
-        ...spec.infisical,
+        ...base.infisical,
         url: local.url,
         auth: { kind: 'kubernetes', identityId, tokenPath },
       },
       webhook: {
-        ...spec.webhook,
+        ...base.webhook,
         secret: webhookSecret,
         secretFile: undefined,
         allowUnsigned: false,
       },
-    };
+    });
+    const devSpec = withOverrides(spec);
     const { serve } = await import('../engine/serve.js');
     return await serve({
       spec: devSpec,
       logger,
       env: io.env,
       onSignal: io.onSignal,
+      reloadSpec: async () => withOverrides(await loadSpecFor(args, io)),
       onListening: ({ url }) => {
         const hookUrl = `${url}${spec.webhook.path}`;
         const scopes = new Set(

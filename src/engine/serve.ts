@@ -13,6 +13,7 @@ import { loadSpec, requireWebhookSecret } from '../config/load.js';
 import type { ReloaderSpec } from '../config/types.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
 import { scrubber, type Logger } from '../logger.js';
+import type { FastifyInstance } from 'fastify';
 import { buildServer, listen } from '../server/build.js';
 import { Metrics } from '../server/metrics.js';
 import { Daemon } from './daemon.js';
@@ -26,6 +27,8 @@ export interface ServeOptions {
   onListening?: (info: { url: string; port: number; daemon: Daemon }) => void;
   /** Resolve to stop the daemon (tests, dev mode) in addition to the signals. */
   stopSignal?: Promise<void>;
+  /** How SIGHUP reloads the spec (dev mode re-applies its overrides); default: re-read the file. */
+  reloadSpec?: () => Promise<ReloaderSpec>;
 }
 
 /** Read the webhook secret from `secretFile` or `secret`; undefined only when allowUnsigned. */
@@ -48,6 +51,44 @@ export async function resolveWebhookSecret(spec: ReloaderSpec): Promise<string |
   return undefined;
 }
 
+/**
+ * The daemon and its HTTP server wired together: events, resync, health, readiness and status
+ * of the server are the daemon's. Nothing is started and nothing listens yet.
+ */
+export function wireDaemon(options: {
+  spec: ReloaderSpec;
+  logger: Logger;
+  env: Readonly<Record<string, string | undefined>>;
+  webhookSecret: string | undefined;
+  metrics?: Metrics;
+  reloadSpec?: () => Promise<ReloaderSpec>;
+}): { daemon: Daemon; server: FastifyInstance; metrics: Metrics } {
+  const { spec, logger } = options;
+  const metrics = options.metrics ?? new Metrics();
+  const daemon = new Daemon({
+    spec,
+    logger,
+    env: options.env,
+    metrics,
+    reloadSpec: options.reloadSpec,
+  });
+  const server = buildServer({
+    webhook: spec.webhook,
+    webhookSecret: options.webhookSecret,
+    logger,
+    metrics,
+    onEvent: (event, meta) => daemon.handleEvent(event, meta.receivedAtMs),
+    onResync: () => {
+      daemon.resync();
+      return { effect: 'queued' };
+    },
+    health: () => daemon.healthy,
+    ready: () => daemon.ready,
+    status: () => daemon.status(),
+  });
+  return { daemon, server, metrics };
+}
+
 /** Run until stopped; resolves to the exit code. */
 export async function serve(options: ServeOptions): Promise<number> {
   const { spec, logger } = options;
@@ -59,27 +100,12 @@ export async function serve(options: ServeOptions): Promise<number> {
     return 2;
   }
   if (secret !== undefined) scrubber.add(secret);
-  const metrics = new Metrics();
-  const daemon = new Daemon({
+  const { daemon, server } = wireDaemon({
     spec,
     logger,
     env: options.env,
-    metrics,
-    reloadSpec: () => loadSpec(spec.file, options.env as NodeJS.ProcessEnv),
-  });
-  const server = buildServer({
-    webhook: spec.webhook,
     webhookSecret: secret,
-    logger,
-    metrics,
-    onEvent: (event, meta) => daemon.handleEvent(event, meta.receivedAtMs),
-    onResync: () => {
-      daemon.resync();
-      return { effect: 'queued' };
-    },
-    health: () => daemon.healthy,
-    ready: () => daemon.ready,
-    status: () => daemon.status(),
+    reloadSpec: options.reloadSpec ?? (() => loadSpec(spec.file, options.env as NodeJS.ProcessEnv)),
   });
 
   try {

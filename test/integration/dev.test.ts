@@ -53,14 +53,30 @@ test('dev: renders the quickstart, re-renders and reloads after an edit of the s
   await waitFor(() => (proc.output().stderr.match(/reloaded out\/app\.env/g) ?? []).length >= 2, {
     what: 'the reload command to run again',
   });
+  // SIGHUP re-reads the spec and keeps dev's overrides (local server, minted token, secret)
+  proc.child.kill('SIGHUP');
+  await waitFor(() => proc.output().stderr.includes('SIGHUP: spec reloaded'), {
+    what: 'the spec to be reloaded',
+  });
+  await writeFile(
+    secrets,
+    (await readFile(secrets, 'utf8')).replace('rotated-in-dev-9d8c', 'after-hup-7e6f'),
+  );
+  await waitFor(async () => (await readFile(appEnv, 'utf8')).includes('after-hup-7e6f'), {
+    what: 'a re-render after SIGHUP',
+    timeoutMs: 15_000,
+  });
   // an invalid edit keeps the previous secrets
   await writeFile(secrets, 'DB_PASSWORD: [unclosed\n');
   await waitFor(() => proc.output().stderr.includes('secrets file is invalid'), {
     what: 'the invalid secrets file to be reported',
   });
-  assert.match(await readFile(appEnv, 'utf8'), /rotated-in-dev-9d8c/);
+  assert.match(await readFile(appEnv, 'utf8'), /after-hup-7e6f/);
   proc.child.kill('SIGINT');
   const { code } = await proc.exited;
   assert.equal(code, 0);
-  assertNoSecrets([proc.output().stderr], ['rotated-in-dev-9d8c', 'ak_live_quickstart']);
+  assertNoSecrets(
+    [proc.output().stderr],
+    ['rotated-in-dev-9d8c', 'after-hup-7e6f', 'ak_live_quickstart'],
+  );
 });
