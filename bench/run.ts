@@ -3,8 +3,8 @@
  * timers never weigh on the next), prints each figure next to its same-run baseline, and writes
  * bench/results.json with the machine the figures came from.
  *
- * `node dist/bench/run.js 1 4` runs only benches 1 and 4 (results.json is still written, with
- * those only).
+ * `node dist/bench/run.js 1 4` runs only benches 1 and 4 and writes bench/results-partial.json,
+ * so the full run's results.json (the README's table) is never replaced by a subset.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -84,7 +84,7 @@ async function main(): Promise<number> {
     }
   }
   const totalMs = now() - started;
-  const file = join(repoRoot, 'bench', 'results.json');
+  const file = join(repoRoot, 'bench', only.length ? 'results-partial.json' : 'results.json');
   const json = JSON.stringify({
     machine: { ...machine, loadavg1AtEnd: machineInfo().loadavg1 },
     totalMs: Math.round(totalMs),
