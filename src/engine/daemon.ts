@@ -28,6 +28,7 @@ import { Debouncer, realTimers, type Burst, type Timers } from './debouncer.js';
 import { fetchSources, openSession, type InfisicalSession } from './fetch.js';
 import { newTargetState, runTargetPass, type TargetState } from './runner.js';
 import { compileTargets, type CompiledTarget } from './targets.js';
+import { ALL_KEYS } from '../template/engine.js';
 
 const FETCH_KEY = 'fetch';
 /** Key names listed in the "secrets fetched" log line; beyond this only the count is logged. */
@@ -71,6 +72,13 @@ export class Daemon {
   private readonly earlyValueEvents: Array<{ event: ChangeEvent; atMs: number }> = [];
   private backoffMs = BACKOFF_START_MS;
   private retryTimer: unknown;
+  private reloading: Promise<boolean> = Promise.resolve(true);
+  private fetching = false;
+  private readonly valuesDuringFetch: Array<{
+    index: number;
+    key: string;
+    value: string | undefined;
+  }> = [];
   private readonly reloadRetries = new Map<string, { delayMs: number; timer: unknown }>();
   private stopping = false;
   private readonly startedAt = new Date();
@@ -150,14 +158,31 @@ export class Daemon {
     this.requestFullSync(this.timers.now());
   }
 
-  /** SIGHUP: re-read the spec; keep the old one if the new one is invalid. */
-  async reload(): Promise<boolean> {
+  /**
+   * SIGHUP: re-read the spec; keep the old one if the new one is invalid. Reloads run one at a
+   * time (a second SIGHUP waits for the first), never throw, and do nothing once stopping.
+   * The new spec is compiled once, then targets, snapshot and session are swapped in one
+   * synchronous step. When the sources did not change, the snapshot (and readiness) is kept;
+   * either way everything is refetched once.
+   */
+  reload(): Promise<boolean> {
+    this.reloading = this.reloading
+      .then(() => this.reloadNow())
+      .catch((err: unknown) => {
+        this.logger.error({ err: asReloaderError(err) }, 'SIGHUP: reload failed');
+        return false;
+      });
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<boolean> {
     const load = this.options.reloadSpec;
-    if (!load) return false;
+    if (!load || this.stopping) return false;
     let next: ReloaderSpec;
+    let compiled: CompiledTarget[];
     try {
       next = await load();
-      await compileTargets(next);
+      compiled = await compileTargets(next);
     } catch (err) {
       this.logger.error(
         { err: asReloaderError(err, 'RLD_ERR_SPEC') },
@@ -167,16 +192,22 @@ export class Daemon {
     }
     await this.targetDebouncer.idle();
     await this.fetchDebouncer.idle();
+    if (this.stopping) return false;
     const old = this.session;
+    const sameSources = JSON.stringify(next.sources) === JSON.stringify(this.spec.sources);
+    // one synchronous swap: no fetch or pass can see half of it
     this.spec = next;
-    await this.installTargets(next);
-    this.snapshot = new SecretSnapshot(next.sources.length, this.logger);
-    this.fetchedOnce = false;
+    this.installCompiled(compiled);
+    if (!sameSources) {
+      this.snapshot = new SecretSnapshot(next.sources.length, this.logger);
+      this.fetchedOnce = false;
+      this.dirtySources.clear();
+    }
     this.session = this.openSession(next);
     this.session.tokens.start();
     await old.close();
     this.logger.info(
-      { targets: next.targets.length, sources: next.sources.length },
+      { targets: next.targets.length, sources: next.sources.length, sameSources },
       'SIGHUP: spec reloaded',
     );
     this.requestFullSync(this.timers.now());
@@ -189,9 +220,11 @@ export class Daemon {
     if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
     for (const { timer } of this.reloadRetries.values()) this.timers.clearTimeout(timer);
     this.reloadRetries.clear();
+    // Close the session first: it aborts an in-flight request and its retry waits, so a hung
+    // Infisical cannot hold SIGTERM past the pod's grace period.
+    await this.session.close();
     await this.fetchDebouncer.stop();
     await this.targetDebouncer.stop();
-    await this.session.close();
   }
 
   /** Resolves when no fetch or target pass is pending or running (tests). */
@@ -245,7 +278,11 @@ export class Daemon {
   }
 
   private async installTargets(spec: ReloaderSpec): Promise<void> {
-    const compiled = await compileTargets(spec);
+    this.installCompiled(await compileTargets(spec));
+  }
+
+  /** Make `compiled` the current targets; keep the state of targets that stay. */
+  private installCompiled(compiled: CompiledTarget[]): void {
     this.targets = new Map(compiled.map((t) => [t.spec.name, t]));
     for (const name of this.targets.keys()) {
       if (!this.states.has(name)) this.states.set(name, newTargetState(name));
@@ -290,6 +327,8 @@ export class Daemon {
     const value = event.action === 'deleted' ? undefined : event.value;
     if (value !== undefined) scrubber.add(value);
     const changed = this.snapshot.applyValue(index, event.key, value);
+    // A fetch in flight may answer with the value from before this event: re-apply it then.
+    if (this.fetching) this.valuesDuringFetch.push({ index, key: event.key, value });
     // debug: the webhook route already logged this delivery (kind, action, key) at info.
     this.logger.debug(
       { key: event.key, action: event.action, changed: changed.size > 0 },
@@ -312,9 +351,12 @@ export class Daemon {
     this.dirtySources.clear();
     this.forceAllTargets = false;
     let listings;
+    this.fetching = true;
     try {
       listings = await fetchSources(this.session, this.spec.sources, indexes);
     } catch (err) {
+      this.fetching = false;
+      this.valuesDuringFetch.length = 0;
       const error = asReloaderError(err, 'RLD_ERR_INFISICAL_NETWORK');
       for (const i of indexes) this.dirtySources.add(i);
       this.forceAllTargets = this.forceAllTargets || forceAll;
@@ -327,6 +369,8 @@ export class Daemon {
         'fetch failed; keeping the last good files',
       );
       if (!this.stopping) {
+        // One retry chain at most: a later failure re-arms the same timer, never a second one.
+        if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
         this.retryTimer = this.timers.setTimeout(() => {
           this.retryTimer = undefined;
           this.fetchDebouncer.trigger(FETCH_KEY, burst.firstEventAtMs, true);
@@ -338,7 +382,13 @@ export class Daemon {
     this.lastFetchError = undefined;
     this.lastFetchAt = new Date(this.timers.now()).toISOString();
     this.metrics.fetch('ok');
+    this.fetching = false;
     const changed = this.snapshot.replace(listings);
+    // Value events that arrived while the request was out are newer than its answer.
+    for (const v of this.valuesDuringFetch.splice(0)) {
+      if (!listings.has(v.index)) continue;
+      for (const key of this.snapshot.applyValue(v.index, v.key, v.value)) changed.add(key);
+    }
     scrubber.addAll(this.snapshot.merged.values());
     // Names only, and a bounded list: every string of a log line is scrubbed against every
     // known value, so 10,000 key names here cost seconds on a large first fetch.
@@ -369,6 +419,9 @@ export class Daemon {
       for (const key of changed) {
         for (const name of this.readers.get(key) ?? []) dependents.add(name);
       }
+      // templates that enumerate every secret depend on keys added since their last render
+      if (changed.size > 0)
+        for (const name of this.readers.get(ALL_KEYS) ?? []) dependents.add(name);
     }
     for (const [name] of this.targets) {
       const state = this.states.get(name);

@@ -152,6 +152,9 @@ export class Debouncer<K> {
     const burst = state.pending;
     if (!burst) return;
     state.pending = undefined;
+    // A burst that became due while a run was going may still have a timer armed by a later
+    // trigger: left alone, it would start the NEXT burst before its quiet period.
+    if (burst.timer !== undefined) this.timers.clearTimeout(burst.timer);
     const { firstEventAtMs, lastEventAtMs, count } = burst;
     state.running = (async () => {
       try {

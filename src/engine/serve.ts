@@ -152,7 +152,9 @@ export async function serve(options: ServeOptions): Promise<number> {
   options.onSignal?.('SIGINT', () => stop('SIGINT'));
   options.onSignal?.('SIGHUP', () => {
     logger.info('SIGHUP: re-reading the spec');
-    void daemon.reload();
+    daemon.reload().catch((err: unknown) => {
+      logger.error({ err: asReloaderError(err) }, 'SIGHUP: reload failed');
+    });
   });
   void options.stopSignal?.then(() => stop('requested'));
   return stopped;

@@ -50,10 +50,15 @@ export const DEFAULT_TAIL_BYTES = 2048;
 const PIPE_DRAIN_MS = 200;
 const GROUP_POLL_MS = 20;
 
-/** Keeps the last `max` bytes written to it. */
+/**
+ * Keeps the last `max` bytes written to it. When it had to drop the beginning, the partial
+ * first line is dropped too: a secret cut in half is no longer a known value, and the scrubber
+ * could not recognise what is left of it.
+ */
 class Tail {
   private chunks: Buffer[] = [];
   private size = 0;
+  private truncated = false;
   constructor(private readonly max: number) {}
 
   push(chunk: Buffer): void {
@@ -65,6 +70,7 @@ class Tail {
   private compact(): void {
     const all = Buffer.concat(this.chunks);
     const kept = all.subarray(Math.max(0, all.length - this.max));
+    if (kept.length < all.length) this.truncated = true;
     this.chunks = [kept];
     this.size = kept.length;
   }
@@ -74,6 +80,10 @@ class Tail {
     const buf = this.chunks[0] ?? Buffer.alloc(0);
     // Do not start in the middle of a UTF-8 sequence.
     let start = 0;
+    if (this.truncated) {
+      const newline = buf.indexOf(0x0a);
+      start = newline === -1 ? buf.length : newline + 1;
+    }
     while (start < buf.length && start < 4 && ((buf[start] ?? 0) & 0xc0) === 0x80) start += 1;
     return buf.subarray(start).toString('utf8');
   }

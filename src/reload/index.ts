@@ -13,7 +13,7 @@ import type { CommandSpec, ReloadSpec } from '../config/types.js';
 import { hasCode } from '../errors.js';
 import { scrubber, type Logger } from '../logger.js';
 import { runCommand, type CommandOutcome } from './command.js';
-import { httpReload } from './http.js';
+import { BODY_BYTES, httpReload } from './http.js';
 import { locateProcess, normalizeSignal, sendSignal } from './signal.js';
 
 export type { CommandOutcome } from './command.js';
@@ -36,6 +36,31 @@ export interface ReloadOptions {
 /** How much of a failed command's stderr goes into `detail`. */
 const DETAIL_STDERR_CHARS = 300;
 
+/**
+ * Up to `max` characters of whole lines of `text` (the last ones with `fromEnd`), joined with
+ * ` | `. Lines are never cut: a secret cut in half is not a known value any more and would get
+ * past the scrubber. A line longer than `max` is left out (`…`).
+ */
+export function wholeLines(text: string, max: number, fromEnd: boolean): string {
+  const lines = text
+    .trim()
+    .split(/\s*\n\s*/)
+    .filter((l) => l !== '');
+  if (fromEnd) lines.reverse();
+  const kept: string[] = [];
+  let size = 0;
+  for (const line of lines) {
+    if (size + line.length > max) {
+      kept.push('…');
+      break;
+    }
+    kept.push(line);
+    size += line.length + 3;
+  }
+  if (fromEnd) kept.reverse();
+  return kept.join(' | ');
+}
+
 /** A short account of a command that did not succeed: exit code, signal or timeout, stderr tail. */
 export function describeCommandFailure(argv0: string, outcome: CommandOutcome): string {
   let what: string;
@@ -45,9 +70,7 @@ export function describeCommandFailure(argv0: string, outcome: CommandOutcome): 
   else what = outcome.stderrTail.trim() || `${argv0} could not be started`;
   const stderr = outcome.stderrTail.trim();
   if (stderr === '' || stderr === what) return what;
-  const tail =
-    stderr.length > DETAIL_STDERR_CHARS ? `…${stderr.slice(-DETAIL_STDERR_CHARS)}` : stderr;
-  return `${what}: ${tail.replace(/\s*\n\s*/g, ' | ')}`;
+  return `${what}: ${wholeLines(stderr, DETAIL_STDERR_CHARS, true)}`;
 }
 
 async function signalReload(
@@ -89,12 +112,18 @@ export async function runReload(spec: ReloadSpec, opts: ReloadOptions): Promise<
         result = await signalReload(spec, opts.firstRender);
         break;
       case 'command': {
-        const outcome = await runCommand(spec.command, {
+        const raw = await runCommand(spec.command, {
           timeoutMs: spec.timeoutMs,
           cwd: opts.cwd,
         });
+        // Scrub whole values before any line is cut, joined or shortened below.
+        const outcome = {
+          ...raw,
+          stdoutTail: scrubber.scrub(raw.stdoutTail),
+          stderrTail: scrubber.scrub(raw.stderrTail),
+        };
         const argv0 = spec.command[0] ?? '';
-        const said = outcome.stdoutTail.trim().split('\n').slice(-3).join(' | ').slice(-300);
+        const said = wholeLines(outcome.stdoutTail, 300, true);
         result = outcome.ok
           ? { status: 'ok', detail: `${argv0} exited 0${said === '' ? '' : `: ${said}`}` }
           : { status: 'failed', detail: describeCommandFailure(argv0, outcome) };
@@ -103,8 +132,11 @@ export async function runReload(spec: ReloadSpec, opts: ReloadOptions): Promise<
       case 'http': {
         const outcome = await httpReload(spec);
         let detail = outcome.detail;
-        const body = outcome.body.trim().replace(/\s*\n\s*/g, ' | ');
-        if (!outcome.ok && body !== '') detail += `: ${body.slice(0, 200)}`;
+        // the body is the first 512 bytes: its last line may be cut, so it is left out
+        const lines = scrubber.scrub(outcome.body).split('\n');
+        if (outcome.body.length >= BODY_BYTES) lines.pop();
+        const body = wholeLines(lines.join('\n'), 200, false);
+        if (!outcome.ok && body !== '') detail += `: ${body}`;
         result = { status: outcome.ok ? 'ok' : 'failed', detail };
         break;
       }

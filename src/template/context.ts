@@ -39,6 +39,13 @@ export function markerKindAtEnd(text: string): ViewKind | undefined {
   return undefined;
 }
 
+/**
+ * Recorded in `keysRead` when a render enumerates every secret (`{{#each secrets}}`,
+ * `{{json secrets}}`): such a template depends on keys that do not exist yet, so any change —
+ * an added key included — concerns it. Not a valid Infisical key name.
+ */
+export const ALL_KEYS = '*';
+
 /** Reads of one render. Helpers reach it through `viewOf(options.data.root)`. */
 export class RenderState {
   /** Every secret key the render asked for, present or not: a key that appears later matters too. */
@@ -84,6 +91,7 @@ export class RenderState {
   allSecretKeys(): string[] {
     this.sortedSecretKeys ??= [...this.ctx.secrets.keys()].sort();
     for (const k of this.sortedSecretKeys) this.keysRead.add(k);
+    this.keysRead.add(ALL_KEYS);
     return this.sortedSecretKeys;
   }
 

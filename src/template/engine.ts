@@ -15,6 +15,7 @@ import { MARKER_PREFIX, createRenderRoot, type RenderContext } from './context.j
 import { BUILTIN_BLOCK_HELPERS, HELPERS, wrapHelper } from './helpers.js';
 
 export type { RenderContext } from './context.js';
+export { ALL_KEYS } from './context.js';
 export { TemplateRenderError } from './render-errors.js';
 
 /** The text a render produced and every secret key it read (present or not). */

@@ -184,3 +184,36 @@ targets:
     'exactly one successful reload',
   );
 });
+
+test('a template that enumerates every secret is re-rendered when a key is added', async (t) => {
+  const dir = await tempDir(t);
+  const local = await startInfisical(t, SEED);
+  const spec = parseSpec(
+    `infisical:
+  url: ${local.url}
+  auth: { universal: { clientId: cid, clientSecret: csecret-123456 } }
+sources: [ { projectId: p1, environment: prod, path: / } ]
+webhook: { allowUnsigned: true }
+defaults: { wait: { min: 10ms, max: 100ms } }
+targets:
+  - name: all
+    files: [ { contents: "{{#each secrets}}{{@key}}={{this}};{{/each}}", destination: out/all } ]
+`,
+    join(dir, 'reloader.yaml'),
+    {},
+  );
+  const d = new Daemon({
+    spec,
+    logger: silentLogger(),
+    env: {},
+    metrics: new Metrics({ defaultMetrics: false }),
+  });
+  t.after(() => d.stop());
+  await d.start();
+  await waitFor(() => d.ready, { what: 'ready' });
+  assert.equal(await readFile(join(dir, 'out', 'all'), 'utf8'), 'A=a1;');
+  d.handleEvent({ kind: 'value', action: 'created', key: 'NEW', value: 'n1' });
+  await waitFor(async () => (await readFile(join(dir, 'out', 'all'), 'utf8')) === 'A=a1;NEW=n1;', {
+    what: 'the added key in the enumeration',
+  });
+});

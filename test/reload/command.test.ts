@@ -86,14 +86,25 @@ test('env and cwd are passed', async () => {
   }
 });
 
-test('tails keep only the last 2 KiB', async () => {
+test('tails keep only the last 2 KiB, in whole lines (a cut line could hold half a secret)', async () => {
   const r = await runCommand(
-    [process.execPath, '-e', 'process.stdout.write("a".repeat(10000) + "THE-END")'],
+    [
+      process.execPath,
+      '-e',
+      'for (let i = 0; i < 1000; i++) process.stdout.write(`line-${i}\\n`); process.stdout.write("THE-END")',
+    ],
     { timeoutMs: 5000 },
   );
   assert.equal(r.ok, true);
-  assert.equal(Buffer.byteLength(r.stdoutTail), 2048);
-  assert.ok(r.stdoutTail.endsWith('THE-END'));
+  assert.ok(Buffer.byteLength(r.stdoutTail) <= 2048);
+  assert.ok(Buffer.byteLength(r.stdoutTail) > 1900, 'close to the limit');
+  assert.match(r.stdoutTail, /^line-\d+\n/, 'starts at a line boundary');
+  assert.ok(r.stdoutTail.endsWith('line-999\nTHE-END'));
+  const oneLine = await runCommand(
+    [process.execPath, '-e', 'process.stdout.write("a".repeat(10000) + "THE-END")'],
+    { timeoutMs: 5000 },
+  );
+  assert.equal(oneLine.stdoutTail, '', 'a single cut line is dropped whole');
 });
 
 test('a timeout kills the whole process group, grandchildren included', async () => {

@@ -207,3 +207,27 @@ test('runCheck runs the check command within its timeout', async () => {
   assert.equal(t.ok, false);
   assert.equal(t.timedOut, true);
 });
+
+test('a multi-line secret printed by a reload command never reaches the detail, even in part', async () => {
+  const pem =
+    '-----BEGIN TEST KEY-----\nQUFBQUFBQUFBQUFB-canary-line-1\nQkJCQkJCQkJCQkJC-canary-line-2\n-----END TEST KEY-----';
+  scrubber.add(pem);
+  const script = `process.stderr.write(${JSON.stringify(`noise\n${pem}\nmore noise\n`)}); process.exit(3)`;
+  const failed = await runReload(
+    { kind: 'command', command: [process.execPath, '-e', script], timeoutMs: 5000 },
+    { firstRender: false, logger },
+  );
+  assert.equal(failed.status, 'failed');
+  assert.match(failed.detail, /exited 3/);
+  assert.doesNotMatch(failed.detail, /canary-line/);
+  const ok = await runReload(
+    {
+      kind: 'command',
+      command: [process.execPath, '-e', `console.log(${JSON.stringify(pem)})`],
+      timeoutMs: 5000,
+    },
+    { firstRender: false, logger },
+  );
+  assert.equal(ok.status, 'ok');
+  assert.doesNotMatch(ok.detail, /canary-line/);
+});

@@ -35,8 +35,12 @@ describe('key tracking: keysRead is exactly the keys a render asked for', () => 
     ],
     ['default on a missing key', '{{default secrets.OPT secrets.A}}', ['A', 'OPT']],
     ['secretOr', '{{secretOr "OPT" "x"}}{{secretOr "B" "x"}}', ['B', 'OPT']],
-    ['each reads every key', '{{#each secrets}}{{@key}}{{/each}}', Object.keys(secrets).sort()],
-    ['json of the map reads every key', '{{json secrets}}', Object.keys(secrets).sort()],
+    [
+      'each reads every key, and the "*" marker (an added key concerns it too)',
+      '{{#each secrets}}{{@key}}{{/each}}',
+      ['*', ...Object.keys(secrets)].sort(),
+    ],
+    ['json of the map reads every key', '{{json secrets}}', ['*', ...Object.keys(secrets)].sort()],
     ['empty value counts', '{{secrets.EMPTY}}', ['EMPTY']],
     ['env is not tracked', '{{env.HOME}}{{lookup env "HOME"}}', []],
   ];
@@ -47,7 +51,7 @@ describe('key tracking: keysRead is exactly the keys a render asked for', () => 
   it('each over an empty map reads nothing and renders the else branch', () => {
     const r = render('{{#each secrets}}x{{else}}none{{/each}}', { secrets: {} });
     assert.equal(r.output, 'none');
-    assert.deepEqual([...r.keysRead], []);
+    assert.deepEqual([...r.keysRead], ['*'], 'an empty enumeration still depends on every key');
   });
 
   it('every render starts with an empty set', () => {
