@@ -150,15 +150,18 @@ export function renderError(
     }
     const context = kind === 'root' ? ' (the context has only secrets, env and target)' : '';
     const shown = path ? ` in {{${path.original}}}` : '';
-    return failed(`"${prop}" is not defined${shown}${context}`, line);
+    return failed(`"${redact(prop)}" is not defined${shown}${context}`, line);
   }
   // (3) lookups through a text value or through nothing (no line: Handlebars gives none)
   const onPrimitive = IN_ON_PRIMITIVE.exec(message);
-  if (onPrimitive) return failed(`"${onPrimitive[1]}" cannot be read from a text value`, undefined);
+  // (a property name computed at render time can be a secret value: redacted like the rest)
+  if (onPrimitive) {
+    return failed(`"${redact(onPrimitive[1] ?? '')}" cannot be read from a text value`, undefined);
+  }
   const ofNothing = READ_OF_NOTHING.exec(message);
   if (ofNothing) {
     return failed(
-      `"${ofNothing[1]}" cannot be read: the value before it does not exist`,
+      `"${redact(ofNothing[1] ?? '')}" cannot be read: the value before it does not exist`,
       undefined,
     );
   }
