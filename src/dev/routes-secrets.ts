@@ -69,6 +69,18 @@ function secretName(req: FastifyRequest): string {
   return String((req.params as Record<string, unknown>).secretName ?? '').trim();
 }
 
+/** The query fields of the single-secret routes (v3 and v4), in validation order. */
+function getQuery(v: Validator, query: unknown) {
+  return {
+    path: v.secretPath(),
+    version: v.optionalNumber('version'),
+    type: v.enumValue('type', SECRET_TYPES, 'shared'),
+    viewSecretValue: v.bool('viewSecretValue', true),
+    expand: v.bool('expandSecretReferences', false),
+    includeImports: includeImports(v, query),
+  };
+}
+
 /** The query fields `GET /v3/secrets/raw` and `GET /v4/secrets` share, in validation order. */
 function listQuery(v: Validator, query: unknown) {
   return {
@@ -117,12 +129,7 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const workspaceId = v.string('workspaceId', true);
     const workspaceSlug = v.string('workspaceSlug', true);
     const environment = v.string('environment', true);
-    const path = v.secretPath();
-    const version = v.optionalNumber('version');
-    const type = v.enumValue('type', SECRET_TYPES, 'shared');
-    const viewSecretValue = v.bool('viewSecretValue', true);
-    const expand = v.bool('expandSecretReferences', false);
-    const imports = includeImports(v, req.query);
+    const options = getQuery(v, req.query);
     v.done();
     const projectId = projectIdFrom(state, workspaceId, workspaceSlug);
     if (!environment) throw badRequest('Missing environment');
@@ -130,13 +137,8 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const secret = getSecretByName(state.store, {
       project,
       environment,
-      path,
       secretName: secretName(req),
-      type,
-      version,
-      expand,
-      viewSecretValue,
-      includeImports: imports,
+      ...options,
     });
     return { secret };
   });
@@ -146,12 +148,7 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const v = new Validator(req.query, 'query');
     const projectId = v.string('projectId');
     const environment = v.string('environment', true);
-    const path = v.secretPath();
-    const version = v.optionalNumber('version');
-    const type = v.enumValue('type', SECRET_TYPES, 'shared');
-    const viewSecretValue = v.bool('viewSecretValue', true);
-    const expand = v.bool('expandSecretReferences', false);
-    const imports = includeImports(v, req.query);
+    const options = getQuery(v, req.query);
     v.done();
     if (!environment) throw badRequest('Missing environment');
     if (!projectId) throw badRequest('You must provide  workspaceId');
@@ -159,13 +156,8 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const secret = getSecretByName(state.store, {
       project,
       environment,
-      path,
       secretName: secretName(req),
-      type,
-      version,
-      expand,
-      viewSecretValue,
-      includeImports: imports,
+      ...options,
     });
     return { secret };
   });

@@ -389,7 +389,6 @@ export class Daemon {
       if (!listings.has(v.index)) continue;
       for (const key of this.snapshot.applyValue(v.index, v.key, v.value)) changed.add(key);
     }
-    scrubber.addAll(this.snapshot.merged.values());
     // Names only, and a bounded list: every string of a log line is scrubbed against every
     // known value, so 10,000 key names here cost seconds on a large first fetch.
     this.logger.info(

@@ -16,7 +16,6 @@
 import type { ReloaderSpec } from '../config/types.js';
 import { asReloaderError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { scrubber } from '../logger.js';
 import { removeCrashLeftovers } from '../output/cleanup.js';
 import { SecretSnapshot } from '../secrets/snapshot.js';
 import type { PassResult } from './runner.js';
@@ -63,8 +62,7 @@ export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceR
   const snapshot = new SecretSnapshot(spec.sources.length, logger);
   try {
     const listings = await fetchSources(session, spec.sources);
-    snapshot.replace(listings);
-    scrubber.addAll(snapshot.merged.values());
+    snapshot.replace(listings); // the client has registered every value with the scrubber
     logger.info(
       { sources: spec.sources.length, keys: snapshot.merged.size },
       'fetched secrets from Infisical',
