@@ -395,23 +395,38 @@ export interface InProcessDaemon {
   path: string;
   /** performance.now() of the last log line whose msg equals each key seen so far */
   marks: Map<string, number>;
+  /** Every watched log line since the last `lines.length = 0`: when, and its fields. */
+  lines: LoggedLine[];
   close(): Promise<void>;
+}
+
+/** One watched log line: performance.now() when it was written, and its parsed fields. */
+export interface LoggedLine {
+  msg: string;
+  at: number;
+  fields: Record<string, unknown>;
 }
 
 /**
  * A pino destination that drops the bytes (like /dev/null) but notes when some messages were
- * logged: the logger still does all its work (serialising, scrubbing), as in production.
+ * logged: the logger still does all its work (serialising, scrubbing), as in production. Only
+ * the watched lines are parsed (into `lines`), after their time is taken.
  */
 export function nullDestination(
   marks: Map<string, number>,
   watched: readonly string[],
+  lines: LoggedLine[] = [],
 ): {
   write(line: string): boolean;
 } {
   return {
     write(line: string) {
       for (const msg of watched) {
-        if (line.includes(`"msg":"${msg}"`)) marks.set(msg, now());
+        if (line.includes(`"msg":"${msg}"`)) {
+          const at = now();
+          marks.set(msg, at);
+          lines.push({ msg, at, fields: JSON.parse(line) as Record<string, unknown> });
+        }
       }
       return true;
     },
@@ -430,11 +445,12 @@ export async function startDaemon(
 ): Promise<InProcessDaemon> {
   const spec = parseSpec(specYaml, specFile, {});
   const marks = new Map<string, number>();
+  const lines: LoggedLine[] = [];
   const logger =
     opts.logger ??
     createLogger({
       level: 'info',
-      destination: nullDestination(marks, opts.watchedMessages ?? []),
+      destination: nullDestination(marks, opts.watchedMessages ?? [], lines),
     });
   const { daemon, server, metrics } = wireDaemon({
     spec,
@@ -458,6 +474,7 @@ export async function startDaemon(
     origin: address.url,
     path: spec.webhook.path,
     marks,
+    lines,
     async close() {
       await server.close();
       await daemon.stop();

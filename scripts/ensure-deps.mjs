@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm start` and `npm test` on a fresh clone: install the pinned dependencies first
-// (`npm ci`, from package-lock.json) when they are not there yet, so the README's quick start
-// is two commands. A no-op once node_modules holds the compiler.
+// `npm start`, `npm test` and `npm run bench` on a fresh clone: install the pinned
+// dependencies first (`npm ci`, from package-lock.json) when they are not there yet, so the
+// README's quick start is two commands and the benchmarks run on a fresh clone too. A no-op
+// once node_modules holds the compiler.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 

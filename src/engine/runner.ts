@@ -15,6 +15,7 @@
 import type { Logger } from '../logger.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
 import { commitTarget, contentHash } from '../output/commit.js';
+import { targetLogger } from '../output/target-logger.js';
 import { runCheck, runReload, type ReloadOutcome } from '../reload/index.js';
 import type { SecretMap } from '../secrets/snapshot.js';
 import { renderTarget, type CompiledTarget } from './targets.js';
@@ -74,7 +75,7 @@ export async function runTargetPass(
 ): Promise<PassResult> {
   const started = performance.now();
   const now = options.now ?? (() => new Date());
-  const log = options.logger.child({ target: target.spec.name });
+  const log = targetLogger(options.logger, target.spec.name);
   const done = (partial: Omit<PassResult, 'target' | 'durationMs'>): PassResult => {
     const result = {
       target: target.spec.name,
@@ -93,8 +94,10 @@ export async function runTargetPass(
 
   // (1) render in memory
   let rendered;
+  let renderedAt = started;
   try {
     rendered = renderTarget(target, secrets, options.env);
+    renderedAt = performance.now();
   } catch (err) {
     const error = asReloaderError(err, 'RLD_ERR_RENDER');
     log.error({ err: error }, 'render failed; the files on disk are unchanged');
@@ -106,7 +109,7 @@ export async function runTargetPass(
   let written: string[];
   try {
     const result = await commitTarget(target.spec, rendered.files, {
-      logger: log,
+      logger: options.logger,
       runCheck: (spec) => runCheck(spec, options.cwd),
     });
     written = result.written;
@@ -130,7 +133,16 @@ export async function runTargetPass(
     return done({ status: 'unchanged', written, keysRead: rendered.keysRead });
   }
   if (written.length > 0) {
-    log.info({ files: written, hashes: written.map((d) => state.files[d]) }, 'files committed');
+    const committedAt = performance.now();
+    log.info(
+      {
+        files: written,
+        hashes: written.map((d) => state.files[d]),
+        renderMs: roundMs(renderedAt - started),
+        commitMs: roundMs(committedAt - renderedAt),
+      },
+      'files committed',
+    );
   } else {
     log.info('files unchanged; retrying the reload that failed last time');
   }
@@ -155,4 +167,9 @@ export async function runTargetPass(
     return done({ status: 'failed', written, reload, error, keysRead: rendered.keysRead });
   }
   return done({ status: 'committed', written, reload, keysRead: rendered.keysRead });
+}
+
+/** Milliseconds to 0.01 ms, for the timings in log lines. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

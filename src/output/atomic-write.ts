@@ -4,20 +4,30 @@
  * the old file or the new file in place plus, at worst, a hidden temp file that
  * `removeStaleTempFiles` deletes at the next start.
  *
- * The procedure of `writeFileAtomic`, marked `// (n)` in the body:
+ * The procedure, in two halves so that a set of files can be prepared together and then put
+ * in place back to back (`commitTarget`); marked `// (n)` in the body:
  *
+ * `prepareTemp` — a complete, durable temp file beside the destination:
  *  (1) if `createDirs`, create the missing parent directories with mode exactly 0755;
  *  (2) create a temp file in the SAME directory (a rename is atomic only within one file
  *      system), named `.<basename>.rld-tmp-<random>` so that globs such as `conf.d/*.conf`
  *      never pick it up, with O_CREAT|O_EXCL|O_NOFOLLOW (never reuse or follow anything);
  *  (3) write all the bytes;
- *  (4) fchown when uid/gid are given, then fchmod to exactly `mode` (the umask narrowed the
- *      mode passed to open; fchmod comes after fchown because chown may clear mode bits);
+ *  (4) fchown when uid/gid are given, then fchmod to exactly `mode` when the file does not
+ *      have it yet (the umask narrowed the mode passed to open, or chown cleared set-id bits;
+ *      fchmod comes after fchown for that reason);
  *  (5) fsync the file — after (4), so that data, owner and mode are all durable before the
  *      name points at them;
  *  (6) close;
+ * `installTemp` —
  *  (7) rename over the destination;
+ * `fsyncDir` —
  *  (8) fsync the directory, so that the rename itself survives a power loss.
+ * `writeFileAtomic` is the three in a row for one file.
+ *
+ * Every call goes through `fs-calls.ts`: synchronous while no fsync is in flight (then they
+ * take microseconds, less than a thread-pool round trip), through the thread pool otherwise;
+ * the fsyncs, the calls that wait for the device, are always asynchronous.
  *
  * On any failure the temp file is removed and a `ReloaderError('RLD_ERR_WRITE')` names the
  * destination, the step and the OS error code. A single file bind-mounted into a container
@@ -26,9 +36,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ReloaderError } from '../errors.js';
+import * as io from './fs-calls.js';
 
 /** Infix of every temp file name; the full name is `.<basename>${TEMP_INFIX}<12 hex>`. */
 export const TEMP_INFIX = '.rld-tmp-';
@@ -43,6 +53,8 @@ export interface WriteOptions {
   gid?: number;
   /** Create missing parent directories (mode 0755); otherwise a missing parent is an error. */
   createDirs: boolean;
+  /** The caller has just run `ensureParentDir` for this destination: skip step (1). */
+  parentReady?: boolean;
 }
 
 /** What is on disk at a destination now; `mode` holds the permission bits only (& 0o7777). */
@@ -51,6 +63,13 @@ export interface CurrentFile {
   mode: number;
   uid: number;
   gid: number;
+}
+
+/** A complete, fsynced temp file waiting to be renamed over `destination`. */
+export interface PreparedFile {
+  destination: string;
+  tmp: string;
+  createDirs: boolean;
 }
 
 /** The prefix every temp file of `dest` starts with. */
@@ -64,51 +83,104 @@ export async function writeFileAtomic(
   data: string | Buffer,
   opts: WriteOptions,
 ): Promise<void> {
+  const prepared = await prepareTemp(dest, data, opts);
+  await installTemp(prepared);
+  await fsyncDirStep(prepared.destination, opts.createDirs);
+}
+
+/**
+ * Steps (1)–(6): write `data` to a new temp file beside `dest`, with its final mode and owner,
+ * durable on disk. Nothing is visible at `dest` yet. On failure the temp file is gone and the
+ * error is RLD_ERR_WRITE naming the step.
+ */
+export async function prepareTemp(
+  dest: string,
+  data: string | Buffer,
+  opts: WriteOptions,
+): Promise<PreparedFile> {
   const target = path.resolve(dest);
   const dir = path.dirname(target);
   const mode = opts.mode & 0o7777;
   let step = 'create parent directory';
   let tmp: string | undefined;
-  let fh: FileHandle | undefined;
+  let fd: number | undefined;
   try {
     // (1)
-    await ensureParentDir(target, opts.createDirs);
+    if (opts.parentReady !== true) await ensureParentDir(target, opts.createDirs);
     // (2)
     step = 'create temp file';
-    tmp = path.join(dir, tempPrefix(target) + randomBytes(6).toString('hex'));
+    const name = path.join(dir, tempPrefix(target) + randomBytes(6).toString('hex'));
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-    fh = await fsp.open(tmp, flags, mode);
+    fd = await io.open(name, flags, mode);
+    tmp = name;
     // (3)
     step = 'write temp file';
-    await fh.writeFile(data);
+    await io.writeAll(fd, data);
     // (4)
     if (opts.uid !== undefined || opts.gid !== undefined) {
       step = 'chown temp file';
-      await fh.chown(opts.uid ?? -1, opts.gid ?? -1);
+      await io.fchown(fd, opts.uid ?? -1, opts.gid ?? -1);
     }
+    // open() applied the umask; fchmod only when that narrowed the mode or a chown may have
+    // cleared set-id bits (an fchmod is one more journal write on the path to the rename).
     step = 'chmod temp file';
-    await fh.chmod(mode);
+    const chowned = opts.uid !== undefined || opts.gid !== undefined;
+    if (chowned || ((await io.fstat(fd)).mode & 0o7777) !== mode) await io.fchmod(fd, mode);
     // (5)
     step = 'fsync temp file';
-    await fh.sync();
+    await io.fsync(fd);
     // (6)
     step = 'close temp file';
-    const closing = fh;
-    fh = undefined;
-    await closing.close();
-    // (7)
-    step = 'rename temp file over the destination';
-    await fsp.rename(tmp, target);
-    tmp = undefined;
-    // (8)
-    step = 'fsync directory';
-    await fsyncDir(dir);
+    const closing = fd;
+    fd = undefined;
+    await io.close(closing);
+    return { destination: target, tmp: name, createDirs: opts.createDirs };
   } catch (err) {
-    if (fh !== undefined) await fh.close().catch(() => undefined);
-    if (tmp !== undefined) await fsp.unlink(tmp).catch(() => undefined);
+    if (fd !== undefined) await closeQuietly(fd);
+    if (tmp !== undefined) await unlinkQuietly(tmp);
     if (err instanceof ReloaderError) throw err;
     throw writeError(target, step, err, opts.createDirs);
   }
+}
+
+/**
+ * Step (7): rename the prepared temp file over its destination. On failure the temp file is
+ * removed and the destination keeps what it had (RLD_ERR_WRITE).
+ */
+export async function installTemp(prepared: PreparedFile): Promise<void> {
+  try {
+    await io.rename(prepared.tmp, prepared.destination);
+  } catch (err) {
+    await unlinkQuietly(prepared.tmp);
+    throw writeError(
+      prepared.destination,
+      'rename temp file over the destination',
+      err,
+      prepared.createDirs,
+    );
+  }
+}
+
+/** Remove a prepared temp file that will not be installed; never throws. */
+export async function discardTemp(prepared: PreparedFile): Promise<void> {
+  await unlinkQuietly(prepared.tmp);
+}
+
+/** Step (8) for `dest`'s directory, failures reported as RLD_ERR_WRITE of `dest`. */
+export async function fsyncDirStep(dest: string, createDirs: boolean): Promise<void> {
+  try {
+    await fsyncDir(path.dirname(path.resolve(dest)));
+  } catch (err) {
+    throw writeError(path.resolve(dest), 'fsync directory', err, createDirs);
+  }
+}
+
+async function closeQuietly(fd: number): Promise<void> {
+  await io.close(fd).catch(() => undefined); // already closed or never valid
+}
+
+async function unlinkQuietly(file: string): Promise<void> {
+  await io.unlink(file).catch(() => undefined); // gone already: nothing to clean
 }
 
 /**
@@ -122,15 +194,15 @@ export async function ensureParentDir(dest: string, createDirs: boolean): Promis
   const dir = path.dirname(target);
   try {
     if (!createDirs) {
-      const st = await fsp.stat(dir);
+      const st = await io.stat(dir);
       if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
       return;
     }
-    const first = await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    const first = await io.mkdirRecursive(dir, DIR_MODE);
     if (first === undefined) return;
     // chmod every directory this call created, from `dir` up to `first`.
     for (let d = dir; ; d = path.dirname(d)) {
-      await fsp.chmod(d, DIR_MODE);
+      await io.chmod(d, DIR_MODE);
       if (d === path.resolve(first) || path.dirname(d) === d) break;
     }
   } catch (err) {
@@ -144,18 +216,20 @@ export async function ensureParentDir(dest: string, createDirs: boolean): Promis
  * Read what is at `dest` now: contents, permission bits, owner. `undefined` when nothing is
  * there (ENOENT, including a dangling symlink). Anything else that is not a regular file, or
  * that cannot be read, is RLD_ERR_WRITE: we would not be able to restore it on rollback.
+ * O_NONBLOCK, so that a FIFO at the destination is refused at once instead of blocking (a
+ * synchronous open would block the whole process) until a writer appears.
  */
 export async function readCurrent(dest: string): Promise<CurrentFile | undefined> {
   const target = path.resolve(dest);
-  let fh: FileHandle;
+  let fd: number;
   try {
-    fh = await fsp.open(target, constants.O_RDONLY);
+    fd = await io.open(target, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if (osCode(err) === 'ENOENT') return undefined;
     throw writeError(target, 'read current file', err, true);
   }
   try {
-    const st = await fh.stat();
+    const st = await io.fstat(fd);
     if (!st.isFile()) {
       throw new ReloaderError(
         'RLD_ERR_WRITE',
@@ -163,13 +237,13 @@ export async function readCurrent(dest: string): Promise<CurrentFile | undefined
         { details: { destination: target, step: 'read current file' } },
       );
     }
-    const contents = await fh.readFile();
+    const contents = await io.readAll(fd);
     return { contents, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   } catch (err) {
     if (err instanceof ReloaderError) throw err;
     throw writeError(target, 'read current file', err, true);
   } finally {
-    await fh.close().catch(() => undefined);
+    await closeQuietly(fd);
   }
 }
 
@@ -224,13 +298,13 @@ export async function removeStaleTempFiles(
 
 /** fsync a directory; file systems that cannot (EINVAL) are tolerated. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const dh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const fd = await io.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await dh.sync();
+    await io.fsync(fd);
   } catch (err) {
     if (osCode(err) !== 'EINVAL') throw err;
   } finally {
-    await dh.close().catch(() => undefined);
+    await closeQuietly(fd);
   }
 }
 
