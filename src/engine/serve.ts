@@ -9,6 +9,7 @@
  *       and resolve with 0.
  */
 import { readFile } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
 import { loadSpec, requireWebhookSecret } from '../config/load.js';
 import type { ReloaderSpec } from '../config/types.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
@@ -89,9 +90,24 @@ export function wireDaemon(options: {
   return { daemon, server, metrics };
 }
 
+/**
+ * Keep V8's young generation at the size it has now instead of letting it double up to its
+ * 32 MiB maximum (2 × 16 MiB semi-spaces) after a burst of allocation, a size it then keeps
+ * for good. A sidecar's allocation comes in bursts (start-up, a full fetch, a render pass)
+ * between long idle stretches: a bigger young generation only saves a few scavenges per burst
+ * (each well under a millisecond at this size) and costs 15–30 MiB of RSS for the life of the
+ * pod (bench 5: 146 → 116 MiB after the scale scenario). Objects that outlive a small young
+ * generation are promoted earlier; that moves some garbage to the old generation, whose size
+ * is governed by the live data, not by this flag. Process-wide on purpose: only `run` calls it.
+ */
+export function limitYoungGeneration(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 /** Run until stopped; resolves to the exit code. */
 export async function serve(options: ServeOptions): Promise<number> {
   const { spec, logger } = options;
+  limitYoungGeneration();
   let secret: string | undefined;
   try {
     secret = await resolveWebhookSecret(spec); // (1)
