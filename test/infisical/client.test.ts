@@ -329,6 +329,23 @@ test('a body over maxBodyBytes is RLD_ERR_INFISICAL_RESPONSE, even when it arriv
   assert.match(err.message, /larger than 2048 bytes/);
 });
 
+test('the default transport keeps one connection alive across calls, and does not follow redirects', async (t) => {
+  const ports: number[] = [];
+  const { srv, client } = await setup(t, (req, res, raw) => {
+    ports.push(raw.socket.remotePort ?? -1);
+    if (req.path.endsWith('/revoke')) {
+      res.writeHead(302, { location: '/elsewhere' });
+      res.end();
+    } else json(res, 200, GRANT);
+  });
+  await client.loginUniversal('c', 's');
+  await client.renew('tok-1');
+  assert.equal(ports.length, 2);
+  assert.equal(ports[0], ports[1], 'the second call reuses the first connection');
+  await assert.rejects(client.revoke('tok-1'));
+  assert.equal(srv.seen.length, 3, 'the redirect is answered, not followed');
+});
+
 test('error mapping: 404 on login is RLD_ERR_AUTH and is not retried', async (t) => {
   const msg = 'Kubernetes auth method not found for identity, did you configure Kubernetes auth?';
   const { srv, client } = await setup(t, (_req, res) =>
