@@ -101,3 +101,18 @@ test('the scrubber finds overlapping and adjacent values, prefers the longest, a
   assert.equal(scrub.scrub('value-1-xxxxxxx'), 'value-1-xxxxxxx', 'one character short: no match');
   assert.equal(scrub.size, 20_004);
 });
+
+test('the scrubber index keeps every length of a shared prefix: the longest match wins whatever the order values arrive in', () => {
+  const scrub = new Scrubber();
+  // same prefix, lengths added short → long → middle, and a duplicate
+  scrub.addAll(['tok-a', 'tok-abcdefgh', 'tok-abc', 'tok-abc', 'tok-b']);
+  assert.equal(scrub.size, 4);
+  assert.equal(scrub.scrub('[tok-abcdefgh]'), '[[redacted]]');
+  assert.equal(scrub.scrub('[tok-abcdefg]'), '[[redacted]defg]', 'falls back to the next length');
+  assert.equal(scrub.scrub('tok-abcde'), '[redacted]de');
+  assert.equal(scrub.scrub('x tok-b'), 'x [redacted]', 'same length as another value');
+  assert.equal(scrub.scrub('tok-'), 'tok-', 'a prefix alone is not a value');
+  assert.equal(scrub.scrub('tok-c tok-ab'), 'tok-c [redacted]b');
+  // a value longer than what is left of the text at a prefix hit
+  assert.equal(scrub.scrub('end tok-abcdef'), 'end [redacted]def');
+});

@@ -58,7 +58,7 @@ export class Daemon {
   private targets = new Map<string, CompiledTarget>();
   private readonly states = new Map<string, TargetState>();
   /** key → names of the targets whose last successful render read it (dependents lookup). */
-  private readonly readers = new Map<string, Set<string>>();
+  private readonly readers = new ReadersIndex();
   private snapshot: SecretSnapshot;
   private session: InfisicalSession;
   private readonly timers: Timers;
@@ -296,16 +296,8 @@ export class Daemon {
 
   /** Move target `name` in the key → readers index from the keys it read before to `now`. */
   private indexReads(name: string, before: readonly string[], now: readonly string[]): void {
-    for (const key of before) {
-      const set = this.readers.get(key);
-      set?.delete(name);
-      if (set?.size === 0) this.readers.delete(key);
-    }
-    for (const key of now) {
-      let set = this.readers.get(key);
-      if (!set) this.readers.set(key, (set = new Set()));
-      set.add(name);
-    }
+    for (const key of before) this.readers.remove(key, name);
+    for (const key of now) this.readers.add(key, name);
   }
 
   private destinations(): string[] {
@@ -416,11 +408,10 @@ export class Daemon {
     const dependents = new Set<string>();
     if (!all) {
       for (const key of changed) {
-        for (const name of this.readers.get(key) ?? []) dependents.add(name);
+        this.readers.forEach(key, (name) => dependents.add(name));
       }
       // templates that enumerate every secret depend on keys added since their last render
-      if (changed.size > 0)
-        for (const name of this.readers.get(ALL_KEYS) ?? []) dependents.add(name);
+      if (changed.size > 0) this.readers.forEach(ALL_KEYS, (name) => dependents.add(name));
     }
     for (const [name] of this.targets) {
       const state = this.states.get(name);
@@ -488,5 +479,53 @@ export class Daemon {
     }, delay);
     this.reloadRetries.set(name, { delayMs: delay, timer });
     this.logger.warn({ target: name, retryInMs: delay }, 'reload failed; it will be retried');
+  }
+}
+
+/**
+ * key → names of the targets that read it. Most keys have one reader, so a key holds the name
+ * itself and gets a Set only from its second reader on: at 10,000 keys, one Set per key costs
+ * ≈ 1.2 MiB more than the names (bench 5).
+ */
+export class ReadersIndex {
+  private readonly byKey = new Map<string, string | Set<string>>();
+
+  add(key: string, name: string): void {
+    const readers = this.byKey.get(key);
+    if (readers === undefined) this.byKey.set(key, name);
+    else if (typeof readers === 'string') {
+      if (readers !== name) this.byKey.set(key, new Set([readers, name]));
+    } else readers.add(name);
+  }
+
+  remove(key: string, name: string): void {
+    const readers = this.byKey.get(key);
+    if (readers === name) this.byKey.delete(key);
+    else if (typeof readers === 'object') {
+      readers.delete(name);
+      if (readers.size === 1) this.byKey.set(key, readers.values().next().value as string);
+    }
+  }
+
+  /** Calls `fn` with each reader of `key`. */
+  forEach(key: string, fn: (name: string) => void): void {
+    const readers = this.byKey.get(key);
+    if (typeof readers === 'string') fn(readers);
+    else readers?.forEach((name) => fn(name));
+  }
+
+  /** Names reading `key`, sorted (tests). */
+  readersOf(key: string): string[] {
+    const out: string[] = [];
+    this.forEach(key, (name) => out.push(name));
+    return out.sort();
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  clear(): void {
+    this.byKey.clear();
   }
 }

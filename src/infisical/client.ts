@@ -2,8 +2,12 @@
  * The Infisical HTTP client: the five calls the reloader needs, with per-request
  * timeouts, bounded retries and typed errors (INFISICAL.md §1–4, §8).
  *
- * Transport: Node's built-in `fetch` (loaded from Node's own snapshot: no start-up cost); the
- * npm undici 7 is loaded only when a custom CA (`caFile`) or a caller's dispatcher is given.
+ * Transport: `node:http` / `node:https` with a keep-alive agent of the client's own; the npm
+ * undici 7 is loaded only when a custom CA (`caFile`) or a caller's dispatcher is given. Not the
+ * built-in `fetch`: its first call compiles Node's bundled undici and its llhttp WebAssembly
+ * parser, ≈ +20 MiB of RSS and ≈ 30 ms for a process that makes one request now and then
+ * (bench 5; `node:http` costs ≈ 1.5 MiB and is loaded by the webhook server anyway). Like the
+ * undici path, neither follows redirects nor asks for compressed bodies.
  *
  * Contract:
  * - Every attempt has its own deadline of `timeoutMs` (headers and body) →
@@ -17,6 +21,8 @@
  *   before it becomes ours; logs carry route, status, duration and attempt only.
  */
 import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Dispatcher } from 'undici';
@@ -144,10 +150,12 @@ export class InfisicalClient {
   private readonly logger: Logger;
   /**
    * undici's dispatcher, only when needed: a caller's, or an Agent for `caFile` (built on first
-   * use). Otherwise requests go through Node's built-in `fetch`, which avoids loading the npm
-   * undici at start-up (≈ 150–230 ms of a cold `--once` on a 2-core machine).
+   * use). Otherwise requests go through `node:http(s)`, which avoids loading the npm undici at
+   * start-up (≈ 150–230 ms of a cold `--once` on a 2-core machine).
    */
   private dispatcher: Dispatcher | undefined;
+  /** The keep-alive agent of the `node:http(s)` path, built on first use, destroyed by close(). */
+  private agent: HttpAgent | HttpsAgent | undefined;
   private readonly ownsDispatcher: boolean;
   private readonly ca: string | undefined;
   private readonly userAgent: string;
@@ -279,6 +287,7 @@ export class InfisicalClient {
   close(): Promise<void> {
     if (this.closed === undefined) {
       this.closing.abort();
+      this.agent?.destroy();
       this.closed =
         this.ownsDispatcher && this.dispatcher ? this.dispatcher.close() : Promise.resolve();
     }
@@ -383,10 +392,10 @@ export class InfisicalClient {
         resHeaders = res.headers;
         text = await this.readBody(res.body, call.route);
       } else {
-        const res = await fetch(url, { method: call.method, headers, body, signal: ac.signal });
-        status = res.status;
-        resHeaders = Object.fromEntries(res.headers);
-        text = res.body ? await this.readBody(res.body, call.route) : '';
+        const res = await this.nodeRequest(url, call.method, headers, body, ac.signal);
+        status = res.statusCode ?? 0;
+        resHeaders = res.headers;
+        text = await this.readBody(res, call.route);
       }
     } catch (err) {
       if (err instanceof ReloaderError) throw err;
@@ -403,7 +412,7 @@ export class InfisicalClient {
           { cause: err, details: { route: call.route, timeoutMs: this.timeoutMs } },
         );
       }
-      // fetch wraps the network error: `TypeError: fetch failed` with the real one as cause.
+      // undici may wrap the network error (`cause`); node:http reports it directly.
       const code =
         (err as { code?: unknown }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
       this.logger.debug({ route: call.route, attempt, code }, 'connection failed');
@@ -446,6 +455,35 @@ export class InfisicalClient {
     return err;
   }
 
+  /**
+   * One request through `node:http(s)`; resolves with the response (body unread) once the
+   * headers are in. Aborting `signal` destroys the request, or the response while its body is
+   * being read (the body's iterator then rejects).
+   */
+  private async nodeRequest(
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal,
+  ): Promise<IncomingMessage> {
+    const secure = url.startsWith('https:');
+    const send = secure ? (await import('node:https')).request : httpRequest;
+    if (this.agent === undefined) {
+      const options = { keepAlive: true, timeout: 5_000 };
+      this.agent = secure
+        ? new (await import('node:https')).Agent(options)
+        : new HttpAgent(options);
+    }
+    const agent = this.agent;
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = send(url, { method, headers, agent, signal }, resolve);
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   /** The undici dispatcher to use, if any (the caller's, or an Agent trusting `caFile`). */
   private async customDispatcher(): Promise<Dispatcher | undefined> {
     if (this.dispatcher === undefined && this.ca !== undefined) {
@@ -455,17 +493,26 @@ export class InfisicalClient {
     return this.dispatcher;
   }
 
+  /**
+   * The body as text, decoded chunk by chunk. Never one buffer of the whole body: a listing of
+   * 10,000 secrets is megabytes, and one malloc'd block that size (`Buffer.concat`) raises
+   * glibc's mmap and trim thresholds for the rest of the process, so the freed space stays in
+   * the RSS (bench 5). The decoded pieces are V8 strings, flattened by JSON.parse on the V8
+   * heap, which returns its pages after GC. Invalid UTF-8 becomes U+FFFD and a BOM is kept,
+   * exactly as `Buffer#toString('utf8')` does.
+   */
   private async readBody(body: AsyncIterable<Uint8Array>, route: string): Promise<string> {
-    const chunks: Uint8Array[] = [];
+    const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+    let text = '';
     let size = 0;
     for await (const chunk of body) {
       size += chunk.length;
       if (size > this.maxBodyBytes) {
         throw this.responseError(route, `the body is larger than ${this.maxBodyBytes} bytes`);
       }
-      chunks.push(chunk);
+      text += decoder.decode(chunk, { stream: true });
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return text + decoder.decode();
   }
 }
 

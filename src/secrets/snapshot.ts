@@ -43,6 +43,9 @@ export function changedKeys(before: SecretMap, after: SecretMap): Set<string> {
 /**
  * Holds the latest listing of every source and the merged view. Collisions are logged once per
  * key for the life of the snapshot holder (a rotation does not repeat the warning).
+ *
+ * With a single source (the common case) the merged view *is* that source's map, not a copy:
+ * nothing can collide, and a copy of 10,000 entries is ≈ 0.45 MiB for nothing (bench 5).
  */
 export class SecretSnapshot {
   private readonly perSource: SecretMap[];
@@ -54,7 +57,20 @@ export class SecretSnapshot {
     private readonly logger?: Logger,
   ) {
     this.perSource = Array.from({ length: sourceCount }, () => new Map<string, string>());
-    this.mergedView = new Map();
+    this.mergedView = this.merge();
+  }
+
+  /** The merged map of `perSource`: a new map, or the only source's own map. */
+  private merge(): Map<string, string> {
+    if (this.perSource.length === 1) return this.perSource[0] as Map<string, string>;
+    return mergeSources(this.perSource, (key, winner) => {
+      if (this.warnedCollisions.has(key)) return;
+      this.warnedCollisions.add(key);
+      this.logger?.warn(
+        { key, source: winner },
+        'secret key is set in several sources; the later source wins',
+      );
+    });
   }
 
   /** The merged map templates read. Do not mutate. */
@@ -79,14 +95,7 @@ export class SecretSnapshot {
       this.perSource[index] = map;
     }
     const before = this.mergedView;
-    this.mergedView = mergeSources(this.perSource, (key, winner) => {
-      if (this.warnedCollisions.has(key)) return;
-      this.warnedCollisions.add(key);
-      this.logger?.warn(
-        { key, source: winner },
-        'secret key is set in several sources; the later source wins',
-      );
-    });
+    this.mergedView = this.merge();
     return changedKeys(before, this.mergedView);
   }
 
@@ -98,9 +107,10 @@ export class SecretSnapshot {
    */
   applyValue(index: number, key: string, value: string | undefined): Set<string> {
     const source = this.source(index) as Map<string, string>;
+    // read first: with one source the merged view is `source` itself
+    const before = this.mergedView.get(key);
     if (value === undefined) source.delete(key);
     else source.set(key, value);
-    const before = this.mergedView.get(key);
     let after: string | undefined;
     let holders = 0;
     for (const map of this.perSource) {

@@ -297,6 +297,55 @@ test('a 200 that is not JSON is RLD_ERR_INFISICAL_RESPONSE', async (t) => {
   await rejectsWith(client.listSecrets(SOURCE, 'tok'), 'RLD_ERR_INFISICAL_RESPONSE');
 });
 
+test('a body sent in many small chunks is decoded whole: multi-byte characters split across chunks survive', async (t) => {
+  const value = 'pässwörd-€-😀-'.repeat(40);
+  const body = Buffer.from(JSON.stringify({ secrets: [secret('U', value), secret('A', 'plain')] }));
+  const { client } = await setup(t, async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // 7-byte pieces: every multi-byte character above is cut somewhere
+    for (let i = 0; i < body.length; i += 7) {
+      res.write(body.subarray(i, i + 7));
+      if (i % 700 === 0) await new Promise((r) => setImmediate(r));
+    }
+    res.end();
+  });
+  const listing = await client.listSecrets(SOURCE, 'tok');
+  assert.equal(listing.secrets.get('U'), value);
+  assert.equal(listing.secrets.get('A'), 'plain');
+});
+
+test('a body over maxBodyBytes is RLD_ERR_INFISICAL_RESPONSE, even when it arrives in pieces', async (t) => {
+  const body = JSON.stringify({ secrets: [secret('BIG', 'x'.repeat(4096))] });
+  const { client } = await setup(
+    t,
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let i = 0; i < body.length; i += 512) res.write(body.slice(i, i + 512));
+      res.end();
+    },
+    { maxBodyBytes: 2048 },
+  );
+  const err = await rejectsWith(client.listSecrets(SOURCE, 'tok'), 'RLD_ERR_INFISICAL_RESPONSE');
+  assert.match(err.message, /larger than 2048 bytes/);
+});
+
+test('the default transport keeps one connection alive across calls, and does not follow redirects', async (t) => {
+  const ports: number[] = [];
+  const { srv, client } = await setup(t, (req, res, raw) => {
+    ports.push(raw.socket.remotePort ?? -1);
+    if (req.path.endsWith('/revoke')) {
+      res.writeHead(302, { location: '/elsewhere' });
+      res.end();
+    } else json(res, 200, GRANT);
+  });
+  await client.loginUniversal('c', 's');
+  await client.renew('tok-1');
+  assert.equal(ports.length, 2);
+  assert.equal(ports[0], ports[1], 'the second call reuses the first connection');
+  await assert.rejects(client.revoke('tok-1'));
+  assert.equal(srv.seen.length, 3, 'the redirect is answered, not followed');
+});
+
 test('error mapping: 404 on login is RLD_ERR_AUTH and is not retried', async (t) => {
   const msg = 'Kubernetes auth method not found for identity, did you configure Kubernetes auth?';
   const { srv, client } = await setup(t, (_req, res) =>

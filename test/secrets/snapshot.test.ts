@@ -64,3 +64,55 @@ test('SecretSnapshot: replace reports the merged keys that changed, applyValue s
   assert.deepEqual([...changed], ['NEW']);
   assert.throws(() => snap.source(5), RangeError);
 });
+
+/** Listings for a one-source snapshot. */
+const only = (m: Map<string, string>): Map<number, Map<string, string>> => new Map([[0, m]]);
+
+test('SecretSnapshot with one source: the merged view follows replace and applyValue, and changes are reported', () => {
+  const snap = new SecretSnapshot(1);
+  assert.deepEqual(
+    [
+      ...snap.replace(
+        only(
+          new Map([
+            ['A', 'a1'],
+            ['B', 'b1'],
+          ]),
+        ),
+      ),
+    ].sort(),
+    ['A', 'B'],
+  );
+  assert.deepEqual([...snap.applyValue(0, 'A', 'a2')], ['A'], 'a new value is a change');
+  assert.equal(snap.merged.get('A'), 'a2');
+  assert.deepEqual([...snap.applyValue(0, 'A', 'a2')], [], 'the same value is not');
+  assert.deepEqual([...snap.applyValue(0, 'C', 'c1')], ['C']);
+  assert.deepEqual([...snap.applyValue(0, 'B', undefined)], ['B'], 'a deletion is a change');
+  assert.equal(snap.merged.has('B'), false);
+  assert.deepEqual([...snap.applyValue(0, 'B', undefined)], [], 'deleting an absent key is not');
+  const merged = snap.merged;
+  assert.deepEqual(
+    [
+      ...snap.replace(
+        only(
+          new Map([
+            ['A', 'a2'],
+            ['D', 'd1'],
+          ]),
+        ),
+      ),
+    ].sort(),
+    ['C', 'D'],
+    'the diff is against the view before the replace',
+  );
+  assert.deepEqual(
+    [...merged.keys()].sort(),
+    ['A', 'C'],
+    'a view handed out earlier is not rewritten by replace',
+  );
+  assert.deepEqual([...snap.merged].sort(), [
+    ['A', 'a2'],
+    ['D', 'd1'],
+  ]);
+  assert.equal(snap.source(0), snap.merged);
+});
