@@ -62,6 +62,7 @@ export async function onceCommand(args: ParsedArgs, io: CliIo): Promise<number> 
 
 /** `run` (the daemon). */
 export async function daemonCommand(args: ParsedArgs, io: CliIo): Promise<number> {
+  (await import('./engine/young-generation.js')).limitYoungGeneration(); // first: see its doc
   let spec: ReloaderSpec;
   try {
     spec = await loadSpecFor(args, io);

@@ -9,7 +9,6 @@
  *       and resolve with 0.
  */
 import { readFile } from 'node:fs/promises';
-import { setFlagsFromString } from 'node:v8';
 import { loadSpec, requireWebhookSecret } from '../config/load.js';
 import type { ReloaderSpec } from '../config/types.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
@@ -18,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer, listen } from '../server/build.js';
 import { Metrics } from '../server/metrics.js';
 import { Daemon } from './daemon.js';
+import { limitYoungGeneration } from './young-generation.js';
 
 export interface ServeOptions {
   spec: ReloaderSpec;
@@ -88,24 +88,6 @@ export function wireDaemon(options: {
     status: () => daemon.status(),
   });
   return { daemon, server, metrics };
-}
-
-/**
- * Keep V8's young generation at the size it has now instead of letting it double, up to its
- * 32 MiB maximum (2 × 16 MiB semi-spaces), after each burst of allocation — a size V8 then
- * keeps, resident, while the daemon idles (it shrinks it only in a full GC that follows
- * seconds of low allocation, and an idle daemon runs none). A sidecar allocates in bursts
- * (start-up, a full fetch, a render pass) between long idle stretches, so a bigger young
- * generation only saves scavenges during the bursts. Measured on the scale scenario of
- * bench 5 (10,000 secrets, 500 targets): the young generation stays at 16 MiB instead of
- * 32 MiB (≈ −10 MiB RSS); scavenges 43 → 71 and ≈ +30 ms of GC in total during start-up; no
- * change in event-to-file latency (p50 ≈ 10–15 ms either way). Objects that outlive a small
- * young generation are promoted sooner; the old generation's size still follows the live
- * data. Called first thing by `serve()`, so it holds for the daemon process only; the earlier
- * it is called, the smaller the young generation stays.
- */
-export function limitYoungGeneration(): void {
-  setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 /** Run until stopped; resolves to the exit code. */
