@@ -38,6 +38,18 @@ const REDACT_PATHS = [
 /** Values shorter than this are not scrubbed: replacing "1" or "on" everywhere hides more than it protects. */
 const MIN_SCRUB_LENGTH = 4;
 
+/** Size of the Scrubber's start filter, in bits (a power of two). */
+const FILTER_BITS = 1 << 20;
+
+/** A hash of the three characters of `text` at `i`, in [0, FILTER_BITS). */
+function startHash(text: string, i: number): number {
+  const h =
+    Math.imul(text.charCodeAt(i), 0x9e3779b1) ^
+    Math.imul(text.charCodeAt(i + 1), 0x85ebca6b) ^
+    Math.imul(text.charCodeAt(i + 2), 0xc2b2ae35);
+  return (h ^ (h >>> 15)) & (FILTER_BITS - 1);
+}
+
 /**
  * Holds the secret values currently known to the process and removes them from strings.
  *
@@ -55,11 +67,20 @@ export class Scrubber {
    * never value by value.
    */
   private readonly lengthsByPrefix = new Map<string, number | number[]>();
+  /**
+   * One bit per hash of a value's first three characters (2^20 bits, 128 KiB): a position
+   * whose bit is clear cannot start a known value, so it is skipped without the slice and the
+   * Map lookup of `matchAt` — most positions of a log line, even with 10,000 values (≈ 1 % of
+   * the bits set). A set bit proves nothing; `matchAt` decides.
+   */
+  private readonly startFilter = new Uint32Array(FILTER_BITS >>> 5);
 
   /** Remember `value` so that it is censored from now on (short values are ignored). */
   add(value: string | undefined): void {
     if (value === undefined || value.length < MIN_SCRUB_LENGTH || this.values.has(value)) return;
     this.values.add(value);
+    const bit = startHash(value, 0);
+    this.startFilter[bit >>> 5] = (this.startFilter[bit >>> 5] as number) | (1 << (bit & 31));
     const prefix = value.slice(0, MIN_SCRUB_LENGTH);
     const lengths = this.lengthsByPrefix.get(prefix);
     if (lengths === undefined) this.lengthsByPrefix.set(prefix, value.length);
@@ -109,7 +130,13 @@ export class Scrubber {
     if (this.values.size === 0 || text.length < MIN_SCRUB_LENGTH) return text;
     let out = '';
     let copied = 0;
+    const filter = this.startFilter;
     for (let i = 0; i <= text.length - MIN_SCRUB_LENGTH;) {
+      const bit = startHash(text, i);
+      if (((filter[bit >>> 5] as number) & (1 << (bit & 31))) === 0) {
+        i++;
+        continue;
+      }
       const hit = this.matchAt(text, i);
       if (hit === 0) {
         i++;

@@ -116,3 +116,18 @@ test('the scrubber index keeps every length of a shared prefix: the longest matc
   // a value longer than what is left of the text at a prefix hit
   assert.equal(scrub.scrub('end tok-abcdef'), 'end [redacted]def');
 });
+
+test('with 10,000 known values every one is still found (the start filter never skips a value)', () => {
+  const s = new Scrubber();
+  const values: string[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    // Varied lengths, shared prefixes, non-ASCII starts: the filter hashes code units.
+    const v = `${i % 3 === 0 ? 'pg://' : i % 3 === 1 ? 'é✓' : ''}${i.toString(36)}-${(i * 7919).toString(16)}`;
+    values.push(v);
+    s.add(v);
+  }
+  let missed = 0;
+  for (const v of values) if (s.scrub(`<${v}>`) !== '<[redacted]>') missed++;
+  assert.equal(missed, 0);
+  assert.equal(s.scrub('nothing secret in this line at all'), 'nothing secret in this line at all');
+});

@@ -32,8 +32,14 @@ export interface CompiledTemplate {
 }
 
 // handlebars is CommonJS typed with `export =`; without allowSyntheticDefaultImports the honest
-// way to load it from an ES module is require().
-const Handlebars = createRequire(import.meta.url)('handlebars') as typeof import('handlebars');
+// way to load it from an ES module is require(). Its one-file build (dist/handlebars.js, the
+// same 4.7 compiler and runtime) rather than the package's main entry: the main entry loads
+// ~40 CommonJS modules with inline source maps plus the `source-map` package, and builds every
+// compiled template's code through source-map's SourceNode. Measured for 50 templates: load
+// 22–27 → 9–10 ms, compile 84–100 → 77–83 ms, ≈ 2 MiB less RSS; the same test suite passes.
+const Handlebars = createRequire(import.meta.url)(
+  'handlebars/dist/handlebars.js',
+) as typeof import('handlebars');
 
 /** The isolated instance: nothing registered on the global Handlebars is visible here. */
 const hb = Handlebars.create();
