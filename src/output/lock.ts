@@ -4,11 +4,17 @@
  * deployment — never interleave the files of one set, and never run a `check` against a set
  * the other process is half-way through.
  *
- * The lock is proper-lockfile's: an atomic `mkdir` of `<destination>.lock` (or `lockfilePath`)
- * whose mtime the holder refreshes every `staleMs / 2`; a lock not refreshed for `staleMs`
- * (its holder was SIGKILLed) is broken by the next taker. `realpath: false` because the
- * destination may not exist yet. The lock directory lives beside the destination, so the
- * parent directory must exist before locking (`commitTarget` creates it first).
+ * The lock is proper-lockfile's: an atomic `mkdir` of `.<basename>.rld-lock` beside the
+ * destination (`lockPathOf`; or `lockfilePath`) whose mtime the holder refreshes every
+ * `staleMs / 2`; a lock not refreshed for `staleMs` (its holder was SIGKILLed) is broken by the
+ * next taker. `realpath: false` because the destination may not exist yet. The lock directory
+ * lives beside the destination, so the parent directory must exist before locking
+ * (`commitTarget` creates it first).
+ *
+ * The name is hidden, like the temp files (`.<basename>.rld-tmp-*`), because the lock is held
+ * while `check` runs: proper-lockfile's default `<destination>.lock` is matched by globs such
+ * as nginx's `include conf.d/*;`, and `nginx -t` then failed on it ("pread() … Is a
+ * directory"), so the check of such a target failed on every commit.
  *
  * Waiting is our own loop, not proper-lockfile's `retries`: short sleeps (25 ms doubling to
  * 250 ms) until a deadline, so the caller states the longest wait in milliseconds.
@@ -34,7 +40,7 @@ export interface LockOptions {
   staleMs?: number;
   /** Longest time to wait for a lock held by someone else before RLD_ERR_LOCK. */
   waitMs?: number;
-  /** Where the lock lives; default `<destination>.lock`. Only for a single destination. */
+  /** Where the lock lives; default `lockPathOf(destination)`. Only for a single destination. */
   lockfilePath?: string;
   /** Called when a held lock was taken away (we stalled past `staleMs`, or it was deleted). */
   onCompromised?: (err: Error, destination: string) => void;
@@ -44,6 +50,15 @@ export interface LockOptions {
 export type Release = () => Promise<void>;
 
 export const DEFAULT_STALE_MS = 10_000;
+
+/** Suffix of every lock directory: `.<basename>${LOCK_SUFFIX}`. */
+export const LOCK_SUFFIX = '.rld-lock';
+
+/** The lock directory of `destination`: hidden, beside it (see the module comment). */
+export function lockPathOf(destination: string): string {
+  const dest = path.resolve(destination);
+  return path.join(path.dirname(dest), `.${path.basename(dest)}${LOCK_SUFFIX}`);
+}
 export const DEFAULT_WAIT_MS = 30_000;
 
 /**
@@ -63,7 +78,7 @@ export async function acquireLock(destination: string, opts: LockOptions = {}): 
         realpath: false,
         stale: opts.staleMs ?? DEFAULT_STALE_MS,
         retries: 0,
-        ...(opts.lockfilePath !== undefined ? { lockfilePath: opts.lockfilePath } : {}),
+        lockfilePath: opts.lockfilePath ?? lockPathOf(dest),
         // The default throws from a timer, which would crash the daemon.
         onCompromised: (err: Error) => opts.onCompromised?.(err, dest),
       });

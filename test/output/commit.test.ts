@@ -65,7 +65,7 @@ async function exists(p: string): Promise<boolean> {
 /** No lock directory and no temp file is left in `dir`. */
 async function assertClean(dir: string): Promise<void> {
   const junk = (await fsp.readdir(dir)).filter(
-    (n) => n.endsWith('.lock') || n.includes('.rld-tmp-'),
+    (n) => n.endsWith('.rld-lock') || n.includes('.rld-tmp-'),
   );
   assert.deepEqual(junk, [], 'no lock or temp file left behind');
 }
@@ -179,6 +179,30 @@ test('the check runs against the new files in place and its outcome is returned'
   assert.equal(r.check?.ok, true, r.check?.stderrTail);
   assert.equal(r.check?.stdoutTail, 'checked\n');
   assert.deepEqual(r.written, [a.destination, b.destination]);
+});
+
+test('a check that globs the directory (nginx: include conf.d/*;) sees only the files, not the lock', async () => {
+  const dir = await freshDir();
+  const a = fileSpec(path.join(dir, 'site.conf'));
+  const b = fileSpec(path.join(dir, 'other.conf'));
+  // Like nginx -t with `include conf.d/*;`: every non-hidden entry must be a readable file.
+  const check = {
+    command: [
+      'sh',
+      '-c',
+      'for f in "$0"/*; do [ -f "$f" ] || { echo "not a file: $f" >&2; exit 1; }; done; ls "$0"',
+      dir,
+    ],
+    timeoutMs: 5000,
+  };
+  const r = await commitTarget(targetSpec([a, b], check), render([a, b], ['A\n', 'B\n']), {
+    logger,
+  });
+  assert.equal(r.check?.ok, true, r.check?.stderrTail);
+  assert.deepEqual(r.check?.stdoutTail.split('\n').filter(Boolean).sort(), [
+    'other.conf',
+    'site.conf',
+  ]);
 });
 
 test('a failing check restores old bytes, old mode and owner, removes new files, scrubs stderr', async (t) => {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { acquireLock, withLocks } from '../../src/output/lock.js';
+import { acquireLock, lockPathOf, withLocks } from '../../src/output/lock.js';
 import { hasCode } from '../../src/errors.js';
 
 let root: string;
@@ -48,13 +48,19 @@ async function stillPending(p: Promise<unknown>, ms: number): Promise<boolean> {
   return r === 'pending';
 }
 
-test('the lock is a <destination>.lock directory while held, gone after release', async () => {
+test('the lock is a hidden .<basename>.rld-lock directory beside the destination while held, gone after release', async () => {
   const dir = await freshDir();
   const dest = path.join(dir, 'does-not-exist-yet.conf');
   const release = await acquireLock(dest);
-  assert.ok((await fsp.stat(`${dest}.lock`)).isDirectory());
+  assert.equal(lockPathOf(dest), path.join(dir, '.does-not-exist-yet.conf.rld-lock'));
+  assert.ok((await fsp.stat(lockPathOf(dest))).isDirectory());
+  assert.deepEqual(
+    (await fsp.readdir(dir)).filter((n) => !n.startsWith('.')),
+    [],
+    'nothing a glob such as conf.d/* would match',
+  );
   await release();
-  assert.equal(await exists(`${dest}.lock`), false);
+  assert.equal(await exists(lockPathOf(dest)), false);
   await release(); // a second release is harmless
 });
 
@@ -93,9 +99,9 @@ test('waiting past waitMs is RLD_ERR_LOCK naming the destination', async () => {
 test('a stale lock left by a dead process is broken', async () => {
   const dir = await freshDir();
   const dest = path.join(dir, 'c.conf');
-  await fsp.mkdir(`${dest}.lock`);
+  await fsp.mkdir(lockPathOf(dest));
   const old = new Date(Date.now() - 60_000);
-  await fsp.utimes(`${dest}.lock`, old, old);
+  await fsp.utimes(lockPathOf(dest), old, old);
   const started = Date.now();
   const release = await acquireLock(dest, { waitMs: 1000, staleMs: 10_000 });
   assert.ok(Date.now() - started < 1000);
@@ -108,12 +114,12 @@ test('a lock held by another process makes us wait for that process', async (t) 
   const lockfileModule = createRequire(import.meta.url).resolve('proper-lockfile');
   const holder = `
     const lockfile = require(process.argv[1]);
-    lockfile.lock(process.argv[2], { realpath: false }).then((release) => {
+    lockfile.lock(process.argv[2], { realpath: false, lockfilePath: process.argv[3] }).then((release) => {
       process.stdout.write('locked\\n');
       process.stdin.on('data', () => release().then(() => process.stdout.write('released\\n')));
     });
   `;
-  const child = spawn(process.execPath, ['-e', holder, lockfileModule, dest], {
+  const child = spawn(process.execPath, ['-e', holder, lockfileModule, dest, lockPathOf(dest)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   t.after(() => child.kill('SIGKILL'));
@@ -150,12 +156,12 @@ test('withLocks holds every lock during fn and releases them all when fn throws'
   const dests = ['z.conf', 'a.conf', 'm.conf', 'a.conf'].map((n) => path.join(dir, n));
   await assert.rejects(
     withLocks(dests, {}, async () => {
-      for (const d of dests) assert.ok(await exists(`${d}.lock`), `${d} locked`);
+      for (const d of dests) assert.ok(await exists(lockPathOf(d)), `${d} locked`);
       throw new Error('boom');
     }),
     /boom/,
   );
-  for (const d of dests) assert.equal(await exists(`${d}.lock`), false, `${d} released`);
+  for (const d of dests) assert.equal(await exists(lockPathOf(d)), false, `${d} released`);
 });
 
 test('withLocks releases what it took when a later lock fails', async () => {
@@ -170,5 +176,5 @@ test('withLocks releases what it took when a later lock fails', async () => {
     (err: unknown) => hasCode(err, 'RLD_ERR_LOCK'),
   );
   assert.equal(ran, false);
-  assert.equal(await exists(`${good}.lock`), false);
+  assert.equal(await exists(lockPathOf(good)), false);
 });

@@ -85,7 +85,7 @@ async function leftovers(dir: string): Promise<{ temps: string[]; locks: string[
   const names = await fsp.readdir(dir);
   return {
     temps: names.filter((n) => n.includes(TEMP_INFIX)),
-    locks: names.filter((n) => n.endsWith('.lock')),
+    locks: names.filter((n) => n.endsWith('.rld-lock')),
   };
 }
 
