@@ -32,7 +32,8 @@ export interface TargetStatus {
 
 /**
  * `infisical-reloader run --config spec` as a real process (the built CLI), ready: listening
- * (port parsed from its log line) and `/readyz` 200, i.e. every target rendered once.
+ * (port parsed from its log line), `/readyz` 200 (every target's files in place) and every
+ * target's first pass finished, reload included (`lastStatus` in `/status`).
  */
 export async function startDaemon(
   t: TestContext,
@@ -61,6 +62,15 @@ export async function startDaemon(
   }).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}\n${proc.output().stderr.slice(-3000)}`);
   });
+  // /readyz turns 200 as soon as the files are in place, while the first pass may still be
+  // running its reload; the tests then read that pass's outcome from /status: wait for it.
+  await waitFor(
+    async () => {
+      const status = JSON.parse((await get('/status')).text) as { targets: TargetStatus[] };
+      return status.targets.every((x) => x.lastStatus !== undefined);
+    },
+    { what: 'every first pass to finish (/status lastStatus)', timeoutMs: 15_000 },
+  );
   return {
     proc,
     url,
