@@ -9,7 +9,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -20,6 +20,7 @@ import { parseSpec } from '../src/config/load.js';
 import type { ReloaderSpec } from '../src/config/types.js';
 import { Daemon } from '../src/engine/daemon.js';
 import { createLogger, type Logger } from '../src/logger.js';
+import { writeDurably } from './durable.js';
 import { listen } from '../src/server/build.js';
 import { wireDaemon } from '../src/engine/serve.js';
 import { Metrics } from '../src/server/metrics.js';
@@ -498,30 +499,7 @@ export async function renderCounts(metrics: Metrics): Promise<Map<string, number
 // ---------------------------------------------------------------------------------------------
 // The hand-written baseline pipeline
 
-/**
- * Replace `dest` the minimal durable way, as any careful hand-written tool would: temp file in
- * the same directory, write, fsync, close, rename over the destination, fsync the directory.
- */
-export async function writeDurably(dest: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = join(
-    dirname(dest),
-    `.${basename(dest)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`,
-  );
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, dest);
-  const dh = await open(dirname(dest), 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
+export { writeDurably } from './durable.js';
 
 /** What the baseline does with one verified, parsed event: the files to write (in parallel). */
 export type BaselineHandler = (

@@ -9,8 +9,9 @@
  *        <templateDir> <outDir> <count>
  */
 import { request } from 'node:http';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeDurably } from './durable.js';
 
 const [url, clientId, clientSecret, projectId, environment, tplDir, outDir, count] =
   process.argv.slice(2) as [string, string, string, string, string, string, string, string];
@@ -33,24 +34,6 @@ function call(
     req.on('error', reject);
     req.end(body);
   });
-}
-
-async function writeDurably(dest: string, data: string): Promise<void> {
-  const tmp = `${dest}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, dest);
-  const dh = await open(outDir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
 }
 
 const login = (await call(

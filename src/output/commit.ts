@@ -206,10 +206,7 @@ export async function commitTarget(
     // (5)
     const done: Plan[] = [];
     const prepared = await prepareAll(changed);
-    let failure: { plan: Plan; err: unknown } | undefined =
-      prepared.failed !== undefined
-        ? { plan: prepared.failed.plan, err: prepared.failed.err }
-        : undefined;
+    let failure = prepared.failed;
     if (failure === undefined) {
       // Back to back, nothing else in between: the set goes live within a few rename calls.
       for (const [i, p] of changed.entries()) {

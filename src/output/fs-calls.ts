@@ -25,100 +25,68 @@ export function quiet(): boolean {
   return fsyncsInFlight === 0;
 }
 
-/** `sync()` right now when the file system is quiet, else `async()`. */
-function pick<T>(sync: () => T, async: () => Promise<T>): Promise<T> {
-  if (!quiet()) return async();
-  try {
-    return Promise.resolve(sync());
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
+/** A call that runs `sync` right now while the file system is quiet, else `pooled`. */
+function dual<A extends unknown[], R>(
+  sync: (...args: A) => R,
+  pooled: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return (...args) => {
+    if (!quiet()) return pooled(...args);
+    try {
+      return Promise.resolve(sync(...args));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  };
 }
 
-const p = {
+const fsp = fs.promises;
+const viaPool = {
   open: promisify(fs.open),
   writeFile: promisify(fs.writeFile),
-  fchown: promisify(fs.fchown),
-  fchmod: promisify(fs.fchmod),
-  fsync: promisify(fs.fsync),
-  close: promisify(fs.close),
-  rename: promisify(fs.rename),
-  unlink: promisify(fs.unlink),
-  stat: promisify(fs.stat),
   fstat: promisify(fs.fstat),
-  mkdir: promisify(fs.mkdir),
-  chmod: promisify(fs.chmod),
   readFile: promisify(fs.readFile),
+  fsync: promisify(fs.fsync),
 };
 
-export const open = (path: string, flags: number, mode?: number): Promise<number> =>
-  pick(
-    () => fs.openSync(path, flags, mode),
-    () => p.open(path, flags, mode),
-  );
+export const open = dual(
+  (path: string, flags: number, mode?: number) => fs.openSync(path, flags, mode),
+  (path: string, flags: number, mode?: number) => viaPool.open(path, flags, mode),
+);
 /** Write all of `data` at the file's current position (partial writes are continued). */
-export const writeAll = (fd: number, data: string | Buffer): Promise<void> =>
-  pick(
-    () => fs.writeFileSync(fd, data),
-    () => p.writeFile(fd, data),
-  );
-export const fchown = (fd: number, uid: number, gid: number): Promise<void> =>
-  pick(
-    () => fs.fchownSync(fd, uid, gid),
-    () => p.fchown(fd, uid, gid),
-  );
-export const fchmod = (fd: number, mode: number): Promise<void> =>
-  pick(
-    () => fs.fchmodSync(fd, mode),
-    () => p.fchmod(fd, mode),
-  );
-export const close = (fd: number): Promise<void> =>
-  pick(
-    () => fs.closeSync(fd),
-    () => p.close(fd),
-  );
-export const rename = (from: string, to: string): Promise<void> =>
-  pick(
-    () => fs.renameSync(from, to),
-    () => p.rename(from, to),
-  );
-export const unlink = (path: string): Promise<void> =>
-  pick(
-    () => fs.unlinkSync(path),
-    () => p.unlink(path),
-  );
-export const stat = (path: string): Promise<fs.Stats> =>
-  pick(
-    () => fs.statSync(path),
-    () => p.stat(path),
-  );
-export const fstat = (fd: number): Promise<fs.Stats> =>
-  pick(
-    () => fs.fstatSync(fd),
-    () => p.fstat(fd),
-  );
-export const mkdirRecursive = (path: string, mode: number): Promise<string | undefined> =>
-  pick(
-    () => fs.mkdirSync(path, { recursive: true, mode }),
-    () => p.mkdir(path, { recursive: true, mode }),
-  );
-export const chmod = (path: string, mode: number): Promise<void> =>
-  pick(
-    () => fs.chmodSync(path, mode),
-    () => p.chmod(path, mode),
-  );
+export const writeAll = dual(
+  (fd: number, data: string | Buffer) => fs.writeFileSync(fd, data),
+  (fd: number, data: string | Buffer) => viaPool.writeFile(fd, data),
+);
+export const fchown = dual(fs.fchownSync, promisify(fs.fchown));
+export const fchmod = dual(fs.fchmodSync, promisify(fs.fchmod));
+export const close = dual(fs.closeSync, promisify(fs.close));
+export const rename = dual(fs.renameSync, fsp.rename);
+export const unlink = dual(fs.unlinkSync, fsp.unlink);
+export const chmod = dual(fs.chmodSync, fsp.chmod);
+export const stat = dual(
+  (path: string) => fs.statSync(path),
+  (path: string) => fsp.stat(path),
+);
+export const fstat = dual(
+  (fd: number) => fs.fstatSync(fd),
+  (fd: number) => viaPool.fstat(fd),
+);
+export const mkdirRecursive = dual(
+  (path: string, mode: number) => fs.mkdirSync(path, { recursive: true, mode }),
+  (path: string, mode: number) => fsp.mkdir(path, { recursive: true, mode }),
+);
 /** The rest of the file from the current position. */
-export const readAll = (fd: number): Promise<Buffer> =>
-  pick(
-    () => fs.readFileSync(fd),
-    () => p.readFile(fd),
-  );
+export const readAll = dual(
+  (fd: number) => fs.readFileSync(fd),
+  (fd: number) => viaPool.readFile(fd),
+);
 
 /** fsync, always asynchronous, and counted: while it runs the file system is not quiet. */
 export async function fsync(fd: number): Promise<void> {
   fsyncsInFlight += 1;
   try {
-    await p.fsync(fd);
+    await viaPool.fsync(fd);
   } finally {
     fsyncsInFlight -= 1;
   }
@@ -126,20 +94,26 @@ export async function fsync(fd: number): Promise<void> {
 
 type Callback<T> = (err: NodeJS.ErrnoException | null, value?: T) => void;
 
-/** Node-style callback version of `pick`, for proper-lockfile's `fs` option. */
-function pickCb<T>(sync: () => T, async: (cb: Callback<T>) => void, cb: Callback<T>): void {
-  if (!quiet()) {
-    async(cb);
-    return;
-  }
-  let value: T;
-  try {
-    value = sync();
-  } catch (err) {
-    cb(err as NodeJS.ErrnoException);
-    return;
-  }
-  cb(null, value);
+/** The callback form of `dual`, for proper-lockfile's `fs` option (the callback comes last). */
+function dualCb<A extends unknown[], T>(
+  sync: (...args: A) => T,
+  pooled: (...args: [...A, Callback<T>]) => void,
+): (...args: [...A, Callback<T>]) => void {
+  return (...all) => {
+    if (!quiet()) {
+      pooled(...all);
+      return;
+    }
+    const cb = all[all.length - 1] as Callback<T>;
+    let value: T;
+    try {
+      value = sync(...(all.slice(0, -1) as A));
+    } catch (err) {
+      cb(err as NodeJS.ErrnoException);
+      return;
+    }
+    cb(null, value);
+  };
 }
 
 /**
@@ -148,34 +122,25 @@ function pickCb<T>(sync: () => T, async: (cb: Callback<T>) => void, cb: Callback
  * proper-lockfile caches its mtime-precision probe on the fs object it is given.
  */
 export const lockFs = {
-  mkdir: (path: string, cb: Callback<void>): void =>
-    pickCb(
-      () => fs.mkdirSync(path),
-      (done) => fs.mkdir(path, (err) => done(err)),
-      cb,
-    ),
-  rmdir: (path: string, cb: Callback<void>): void =>
-    pickCb(
-      () => fs.rmdirSync(path),
-      (done) => fs.rmdir(path, (err) => done(err)),
-      cb,
-    ),
-  stat: (path: string, cb: Callback<fs.Stats>): void =>
-    pickCb(
-      () => fs.statSync(path),
-      (done) => fs.stat(path, done),
-      cb,
-    ),
-  realpath: (path: string, cb: Callback<string>): void =>
-    pickCb(
-      () => fs.realpathSync(path),
-      (done) => fs.realpath(path, done),
-      cb,
-    ),
-  utimes: (path: string, atime: Date, mtime: Date, cb: Callback<void>): void =>
-    pickCb(
-      () => fs.utimesSync(path, atime, mtime),
-      (done) => fs.utimes(path, atime, mtime, (err) => done(err)),
-      cb,
-    ),
+  mkdir: dualCb(
+    (path: string) => fs.mkdirSync(path),
+    (path: string, cb: Callback<void>) => fs.mkdir(path, (err) => cb(err)),
+  ),
+  rmdir: dualCb(
+    (path: string) => fs.rmdirSync(path),
+    (path: string, cb: Callback<void>) => fs.rmdir(path, (err) => cb(err)),
+  ),
+  stat: dualCb(
+    (path: string) => fs.statSync(path),
+    (path: string, cb: Callback<fs.Stats>) => fs.stat(path, cb),
+  ),
+  realpath: dualCb(
+    (path: string) => fs.realpathSync(path),
+    (path: string, cb: Callback<string>) => fs.realpath(path, cb),
+  ),
+  utimes: dualCb(
+    (path: string, atime: Date, mtime: Date) => fs.utimesSync(path, atime, mtime),
+    (path: string, atime: Date, mtime: Date, cb: Callback<void>) =>
+      fs.utimes(path, atime, mtime, (err) => cb(err)),
+  ),
 };

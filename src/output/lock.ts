@@ -50,6 +50,7 @@ export interface LockOptions {
 export type Release = () => Promise<void>;
 
 export const DEFAULT_STALE_MS = 10_000;
+export const DEFAULT_WAIT_MS = 30_000;
 
 /** Suffix of every lock directory: `.<basename>${LOCK_SUFFIX}`. */
 export const LOCK_SUFFIX = '.rld-lock';
@@ -59,7 +60,6 @@ export function lockPathOf(destination: string): string {
   const dest = path.resolve(destination);
   return path.join(path.dirname(dest), `.${path.basename(dest)}${LOCK_SUFFIX}`);
 }
-export const DEFAULT_WAIT_MS = 30_000;
 
 /**
  * Take the lock on one destination, waiting up to `waitMs` while another holder has it.
