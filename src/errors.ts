@@ -58,7 +58,7 @@ export class ReloaderError extends Error {
     this.details = Object.freeze({ ...(options.details ?? {}) });
   }
 
-  /** The process exit code this failure maps to (SPEC §2: 1 runtime, 2 usage/spec/template). */
+  /** The process exit code this failure maps to (1 runtime, 2 usage/spec/template). */
   get exitCode(): 1 | 2 {
     return ERROR_CODES[this.code].exit;
   }

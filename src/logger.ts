@@ -1,5 +1,5 @@
 /**
- * pino factory with two layers of secrecy (SPEC §8):
+ * pino factory with two layers of secrecy:
  *
  * 1. `redact` removes fields whose *names* hold credentials (`accessToken`, `jwt`, `secretValue`,
  *    `authorization`, ...) wherever they appear in a log object;

@@ -1,6 +1,6 @@
 /**
  * Raw (schema-valid) spec data → the resolved `ReloaderSpec`: defaults applied from the one
- * DEFAULTS literal and the environment (SPEC §3, §9), durations and modes converted, relative
+ * DEFAULTS literal and the environment, durations and modes converted, relative
  * paths made absolute against the spec's folder, and the cross-field rules the schema cannot
  * word well checked here, each failing with a SpecError that names file, YAML path and line.
  */

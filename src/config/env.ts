@@ -1,5 +1,5 @@
 /**
- * `${VAR}` / `${VAR:-default}` substitution for reloader.yaml (SPEC §3). Applied by the spec
+ * `${VAR}` / `${VAR:-default}` substitution for reloader.yaml. Applied by the spec
  * loader to every string scalar, from an env object passed in (never read from `process.env`
  * here, so tests and `SIGHUP` reloads see exactly the environment they were given).
  *

@@ -1,5 +1,5 @@
 /**
- * reloader.yaml → a frozen `ReloaderSpec` (SPEC §3). The pipeline, in order:
+ * reloader.yaml → a frozen `ReloaderSpec`. The pipeline, in order:
  *
  * (1) parse YAML keeping every node's line (source.ts); syntax errors carry yaml's line;
  * (2) substitute `${VAR}` / `${VAR:-default}` in every string scalar (env.ts);
@@ -41,8 +41,8 @@ const webhookLocations = new WeakMap<ReloaderSpec, SpecLocation>();
 
 /**
  * Parses and validates spec text. `file` names the spec in errors and anchors relative paths
- * (made absolute with the cwd when it is relative). `env` feeds `${VAR}` and the SPEC §9
- * defaults. Synchronous and pure apart from reading the schema once.
+ * (made absolute with the cwd when it is relative). `env` feeds `${VAR}` and the defaults taken
+ * from the guide's INFISICAL_* variables. Synchronous and pure apart from reading the schema once.
  */
 export function parseSpec(text: string, file: string, env: EnvLike = process.env): ReloaderSpec {
   const absolute = resolve(file);

@@ -11,7 +11,7 @@ import type { EnvLike } from './env.js';
 import type { Segment, SpecSource } from './source.js';
 import { parseMode } from './validate.js';
 
-/** Every default of the spec in one place (SPEC §3, §9). */
+/** Every default of the spec in one place. */
 export const DEFAULTS = Object.freeze({
   url: 'http://infisical.infisical.svc.cluster.local:8080/api',
   tokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',

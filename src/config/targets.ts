@@ -1,7 +1,7 @@
 /**
  * The `targets` part of the spec: files (template or inline contents, destination, mode,
  * owner), the optional `check` command and the optional `reload` action, with the cross-field
- * rules SPEC §3 states — unique target names, unique destinations across all targets, exactly
+ * rules of the spec format — unique target names, unique destinations across all targets, exactly
  * one of template/contents, exactly one reload kind, exactly one signal recipient.
  */
 import type { CommandSpec, FileSpec, ReloadSpec, TargetSpec, WaitSpec } from './types.js';

@@ -1,5 +1,5 @@
 /**
- * The resolved, validated, frozen form of reloader.yaml (SPEC §3). `config/load.ts` builds it:
+ * The resolved, validated, frozen form of reloader.yaml. `config/load.ts` builds it:
  * `${VAR}` substituted, durations turned into milliseconds, modes into numbers, relative paths
  * made absolute against the spec file's folder, defaults applied. Every other module takes
  * these types and never sees raw YAML.

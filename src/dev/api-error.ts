@@ -1,6 +1,6 @@
 /**
  * The local server's HTTP errors, answered exactly as Infisical's `error-handler.ts` does
- * (INFISICAL.md §8): `{reqId, statusCode, message, error}` where `error` is the thrown class's
+ * (docs/infisical-api.md): `{reqId, statusCode, message, error}` where `error` is the thrown class's
  * `name`, which Infisical often overrides per call site (`"KubernetesUsernameParseError"`,
  * `"GetSecretByName"`, or even a sentence). The defaults below are Infisical's class defaults
  * (`backend/src/lib/errors/index.ts`): `BadRequest`, `UnauthorizedError`, `ForbiddenError`,

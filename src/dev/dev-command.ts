@@ -1,5 +1,5 @@
 /**
- * `infisical-reloader dev` (SPEC §2): the whole loop on one machine, for a newcomer.
+ * `infisical-reloader dev`: the whole loop on one machine, for a newcomer.
  *
  *   (1) load the spec and compile its templates (errors exit 2);
  *   (2) start the local Infisical-compatible server seeded from the secrets file, with an

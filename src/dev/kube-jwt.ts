@@ -2,7 +2,7 @@
  * Kubernetes service-account tokens for the local server. A real Infisical sends the pod's JWT to
  * the cluster's TokenReview API; here the server *is* the issuer: it mints projected-token-shaped
  * JWTs (`mint`) signed with its own HS256 key and reviews them itself (`review`), then applies
- * Infisical's checks in Infisical's order (INFISICAL.md §1, `identity-kubernetes-auth-service.ts`):
+ * Infisical's checks in Infisical's order (Infisical's `identity-kubernetes-auth-service.ts`; docs/infisical-api.md):
  *
  * 1. no Kubernetes config for the identity → 404;
  * 2. review failed (bad signature, malformed, expired) → 401 `KubernetesTokenReviewError`

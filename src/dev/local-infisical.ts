@@ -1,7 +1,7 @@
 /**
  * A local Infisical-compatible server for tests, benchmarks and `infisical-reloader dev`. It
  * answers the routes the reloader (and the official SDK) use exactly as Infisical does
- * (INFISICAL.md): same paths under `/api`, JSON shapes, error JSON, token rules and webhooks.
+ * (docs/infisical-api.md): same paths under `/api`, JSON shapes, error JSON, token rules and webhooks.
  *
  * Request pipeline, in Infisical's order:
  * (1) scripted faults (`faults.ts`), before anything else;

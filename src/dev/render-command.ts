@@ -1,6 +1,6 @@
 /**
  * `infisical-reloader render`: print what the targets would contain, from a local secrets file,
- * with no network, no writes and no reloads (SPEC §2). The secrets file has the `dev` seed
+ * with no network, no writes and no reloads. The secrets file has the `dev` seed
  * format (a flat `KEY: value` map for the first source, or the full `projects:` form).
  *
  * Each source is listed from the seed exactly as the local Infisical-compatible server would

@@ -1,6 +1,6 @@
 /**
  * `/api/v1/auth/*` of the local server: universal-auth and Kubernetes-auth login, token renew
- * and revoke (INFISICAL.md §1–3). Bodies are validated like Infisical's zod schemas; answers
+ * and revoke (docs/infisical-api.md). Bodies are validated like Infisical's zod schemas; answers
  * are `{accessToken, expiresIn, accessTokenMaxTTL, tokenType: "Bearer"}` in that key order.
  *
  * Universal auth compares the client secret in constant time and keeps Infisical's lockout

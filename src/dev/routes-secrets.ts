@@ -1,5 +1,5 @@
 /**
- * The secret-reading routes of the local server (INFISICAL.md §4): `GET /api/v3/secrets/raw`,
+ * The secret-reading routes of the local server (docs/infisical-api.md): `GET /api/v3/secrets/raw`,
  * `GET /api/v3/secrets/raw/:secretName`, `GET /api/v4/secrets`, `GET /api/v4/secrets/:secretName`.
  *
  * Each handler follows its Infisical router step by step: (1) auth (401 "Token missing"),

@@ -1,5 +1,5 @@
 /**
- * Machine-identity access tokens, reproducing `identity-access-token-service.ts` (INFISICAL.md §3):
+ * Machine-identity access tokens, reproducing `identity-access-token-service.ts` (docs/infisical-api.md):
  *
  * - a token is an HS256 JWT `{identityId, clientSecretId?, identityAccessTokenId,
  *   authTokenType: "identityAccessToken", iat, exp?}` signed with a per-server random key, plus a

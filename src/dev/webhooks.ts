@@ -1,5 +1,5 @@
 /**
- * Infisical's project webhooks (INFISICAL.md §5), reproduced for the local server:
+ * Infisical's project webhooks (docs/infisical-api.md), reproduced for the local server:
  *
  * 1. a change in (project, env, folder) queues one job keyed
  *    `secret-webhook-<env>-<projectId>-<secretPath>` that runs after `delayMs`; while a job with

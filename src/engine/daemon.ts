@@ -1,5 +1,5 @@
 /**
- * The daemon (SPEC §1, §5, §7): push-driven, never polling.
+ * The daemon: push-driven, never polling.
  *
  * Data flows one way:
  *   event → (modified: mark sources dirty → fetch debouncer → one refetch per source per burst

@@ -1,5 +1,5 @@
 /**
- * Keyed debounce with one run at a time per key (SPEC §5: a burst for one target gives one
+ * Keyed debounce with one run at a time per key (a burst for one target gives one
  * render and at most one reload).
  *
  * For each key:

@@ -1,5 +1,5 @@
 /**
- * `--once` (SPEC §2), the init-container mode: render and commit every target, run their
+ * `--once`, the init-container mode: render and commit every target, run their
  * reloads, exit.
  *
  *   (1) compile every template — a template error exits 2 before any network call;

@@ -1,7 +1,7 @@
 /**
  * One pass over one target: render → commit (atomic write, check, rollback) → reload.
  *
- * Contract (SPEC §6):
+ * Contract:
  *   (1) every file is rendered in memory; a render error writes nothing;
  *   (2) the files whose bytes or mode changed are committed atomically under a lock;
  *   (3) `check` runs after the new files are in place; on failure the previous files are back

@@ -1,5 +1,5 @@
 /**
- * Runs the daemon with its HTTP server until SIGTERM/SIGINT (SPEC §2, §7):
+ * Runs the daemon with its HTTP server until SIGTERM/SIGINT:
  *
  *   (1) read the webhook secret (secretFile or secret; required unless allowUnsigned);
  *   (2) compile every template — a template error ends with exit 2, before any network call;

@@ -1,8 +1,8 @@
 /**
  * Targets as the engine holds them: every file's template compiled once (at start and on
  * SIGHUP), so that `validate`, `--once` and the daemon find template errors before any network
- * call (SPEC §2: exit 2). Rendering a target renders every file in memory first; one failing
- * file means nothing of that target is written (SPEC §6.1).
+ * call (exit 2). Rendering a target renders every file in memory first; one failing
+ * file means nothing of that target is written.
  */
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';

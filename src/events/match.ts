@@ -2,8 +2,8 @@
  * Which configured sources a change event concerns. Pure functions over `SourceSpec[]`.
  *
  * Infisical's `secrets.modified` names a project, an environment and the *folder that changed*
- * (INFISICAL.md §5): never a key, never a value. The reloader answers by refetching the sources
- * the change can reach (SPEC §5), then diffs; an unneeded refetch costs one request and changes
+ * (docs/infisical-api.md): never a key, never a value. The reloader answers by refetching the sources
+ * the change can reach, then diffs; an unneeded refetch costs one request and changes
  * nothing on disk, a missed one leaves a stale file until the next restart. So when in doubt,
  * these functions choose the refetch.
  */
@@ -88,7 +88,7 @@ export interface ValueLocation {
  *     ancestor, a deeper ancestor beats a shallower one.
  * (3) Among those, prefer the sources that already hold the key (`hasKey`, when given).
  * (4) Take the **last** one. Templates see the sources merged with "a later source wins"
- *     (SPEC §4), so the last candidate is the one whose value the templates actually read: a new
+ *     (a later source wins on a collision), so the last candidate is the one whose value the templates actually read: a new
  *     value applied there is visible, one applied to an earlier source could be shadowed.
  *
  * With a single source (the usual case) this is that source whenever its fields match.

@@ -1,7 +1,7 @@
 /**
- * Turns a webhook body into a `ChangeEvent` (SPEC §5). Two formats:
+ * Turns a webhook body into a `ChangeEvent`. Two formats:
  *
- * 1. Infisical's real webhooks (INFISICAL.md §5): `secrets.modified` names a project, an
+ * 1. Infisical's real webhooks (docs/infisical-api.md): `secrets.modified` names a project, an
  *    environment and a folder — no keys, no values; `test` from the "Test webhook" button; and
  *    other events (`secrets.rotation-failed`, `honey-token.triggered`, change/access requests…)
  *    that change nothing to refetch.

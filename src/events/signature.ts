@@ -1,5 +1,5 @@
 /**
- * Webhook signatures, exactly as Infisical makes them (INFISICAL.md §5, `triggerWebhookRequest`):
+ * Webhook signatures, exactly as Infisical makes them (Infisical's `triggerWebhookRequest`; docs/infisical-api.md):
  *
  *   x-infisical-signature: t=<ms>;<lowercase hex HMAC-SHA256(raw body, webhook secret)>
  *
@@ -128,7 +128,7 @@ export function verifyWebhook(
 
 /**
  * Remembers verified deliveries so that a replay inside the freshness window has no effect
- * (SPEC §5: "a replayed signature inside the window is answered 200 without effect").
+ * ("a replayed signature inside the window is answered 200 without effect").
  *
  * Identity is `t` + signature, not the signature alone: for Infisical (signed timestamp) the two
  * are equivalent, and for bodies without a timestamp it keeps a legitimate A → B → A sequence of

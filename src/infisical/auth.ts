@@ -1,5 +1,5 @@
 /**
- * The access-token lifecycle (SPEC §1.1, INFISICAL.md §1–3): one login shared by every caller,
+ * The access-token lifecycle (docs/infisical-api.md): one login shared by every caller,
  * renewals at `renewAt` × TTL, a fresh login before the max TTL ends, and one re-login when
  * Infisical rejects the token mid-flight.
  *

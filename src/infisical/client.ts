@@ -1,6 +1,6 @@
 /**
  * The Infisical HTTP client: the five calls the reloader needs, with per-request
- * timeouts, bounded retries and typed errors (INFISICAL.md §1–4, §8).
+ * timeouts, bounded retries and typed errors (docs/infisical-api.md).
  *
  * Transport: `node:http` / `node:https` with a keep-alive agent of the client's own; the npm
  * undici 7 is loaded only when a custom CA (`caFile`) or a caller's dispatcher is given. Not the

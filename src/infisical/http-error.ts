@@ -1,5 +1,5 @@
 /**
- * Turns an error answer from Infisical into a catalogue error (INFISICAL.md §8).
+ * Turns an error answer from Infisical into a catalogue error (docs/infisical-api.md).
  *
  * Infisical answers `{reqId, statusCode, message, error}`; `message` is an array of zod issues
  * for a 422. The code depends on the route:

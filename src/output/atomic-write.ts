@@ -1,5 +1,5 @@
 /**
- * Atomic replacement of one file (SPEC §6 steps 2 and 5): a reader of the destination sees the
+ * Atomic replacement of one file: a reader of the destination sees the
  * whole old file or the whole new file, never a partial one, and a crash at any point leaves
  * the old file or the new file in place plus, at worst, a hidden temp file that
  * `removeStaleTempFiles` deletes at the next start.

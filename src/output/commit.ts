@@ -1,5 +1,5 @@
 /**
- * Commit the rendered files of one target as a set (SPEC §6 steps 2–3): write what changed,
+ * Commit the rendered files of one target as a set: write what changed,
  * run `check`, and put the previous files back when a write or the check fails.
  *
  * `commitTarget`, marked `// (n)` in the body:

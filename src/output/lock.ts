@@ -1,5 +1,5 @@
 /**
- * Per-destination locks (SPEC §6 step 2), so that two reloader processes sharing a volume — an
+ * Per-destination locks, so that two reloader processes sharing a volume — an
  * init container and the sidecar racing at pod start, or two replicas of a misconfigured
  * deployment — never interleave the files of one set, and never run a `check` against a set
  * the other process is half-way through.

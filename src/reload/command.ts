@@ -1,5 +1,5 @@
 /**
- * Run an argv command without a shell (SPEC §3: a secret value never becomes part of a command
+ * Run an argv command without a shell (a secret value never becomes part of a command
  * line) and bound it in time. Used for `check` and for `reload: { command }`.
  *
  * The child is spawned `detached`, i.e. as the leader of a new process group, so that a

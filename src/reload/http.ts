@@ -1,5 +1,5 @@
 /**
- * `reload: { http }` (SPEC §3): one HTTP request to the app's reload endpoint (Prometheus'
+ * `reload: { http }`: one HTTP request to the app's reload endpoint (Prometheus'
  * `POST /-/reload`, Envoy admin, a custom hook). Success is a 2xx answer within `timeoutMs`;
  * anything else — another status, a connection error, a timeout — is a failure with a short
  * description. Never throws.

@@ -1,5 +1,5 @@
 /**
- * The reload action of a target (SPEC §6 step 4) and its `check` runner.
+ * The reload action of a target and its `check` runner.
  *
  * `runReload` never throws: a reload failure is reported (log, metric, `/status`) and the
  * daemon keeps running, so the outcome is a value — `ok`, `skipped` or `failed` with a one-line,

@@ -1,5 +1,5 @@
 /**
- * `reload: { signal }` (SPEC §3): find the process to signal — by `pid`, by `pidFile`, or by
+ * `reload: { signal }`: find the process to signal — by `pid`, by `pidFile`, or by
  * `processName` matched against `/proc/<pid>/comm` — and send it a signal.
  *
  * The process-name rule, for nginx-like servers where a master and its workers share a name:

@@ -1,6 +1,6 @@
 /**
  * The in-memory view of the secrets: one map per configured source, and the merged map that
- * templates see (SPEC §4: a later source wins on a collision; a collision is logged once, by key
+ * templates see (a later source wins on a collision; a collision is logged once, by key
  * name only). The daemon diffs two merged maps to find which keys changed, and re-renders only
  * the targets that read one of them.
  */

@@ -1,5 +1,5 @@
 /**
- * The reloader's one HTTP server (SPEC §5, §7): the webhook, `/resync`, `/healthz`, `/readyz`,
+ * The reloader's one HTTP server: the webhook, `/resync`, `/healthz`, `/readyz`,
  * `/metrics` and `/status`.
  *
  * Built by a factory that does not listen (the fastify habit), so tests drive every route with

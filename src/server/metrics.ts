@@ -1,12 +1,12 @@
 /**
- * The reloader's Prometheus metrics (SPEC §7 `GET /metrics`), on a registry of its own.
+ * The reloader's Prometheus metrics (`GET /metrics`), on a registry of its own.
  *
  * Why a private `Registry` and not prom-client's global one: tests build many servers in one
  * process, and a library user may embed the reloader next to their own metrics; a global registry
  * would collide on the second `new Counter`. Everything the daemon counts goes through the
  * named methods below, so call sites never spell a metric or label name.
  *
- * Secrecy (SPEC §8): labels carry target names and fixed outcome words only — never a key's
+ * Secrecy: labels carry target names and fixed outcome words only — never a key's
  * value, never a token. The methods take no free-form text other than target names.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

@@ -1,6 +1,6 @@
 /**
- * The two routes that read a raw body: `POST <webhook.path>` (SPEC §5) and `POST /resync`
- * (SPEC §7), registered as one encapsulated fastify plugin so that their body handling does not
+ * The two routes that read a raw body: `POST <webhook.path>` and `POST /resync`,
+ * registered as one encapsulated fastify plugin so that their body handling does not
  * leak into the other routes.
  *
  * Body handling: every content-type parser is removed and one catch-all parser hands the raw
@@ -21,7 +21,7 @@ import type { WebhookEventType, WebhookOutcome } from './metrics.js';
 import { toHttpError } from './http-errors.js';
 import type { ServerDeps } from './build.js';
 
-/** Largest accepted body (SPEC §5: 413 above 1 MiB). */
+/** Largest accepted body (413 above 1 MiB). */
 export const BODY_LIMIT = 1_048_576;
 
 /** Which raw-body route a request is on, for the plugin's error handler. */

@@ -1,5 +1,5 @@
 /**
- * The objects a template sees (SPEC §4: `secrets`, `env`, `target`) and the bookkeeping of one
+ * The objects a template sees (`secrets`, `env`, `target`) and the bookkeeping of one
  * render: which secret keys it read (so the daemon re-renders only targets whose keys changed),
  * which keys it asked for and did not find (to name them in errors), and a redactor for text
  * that did not come from us.

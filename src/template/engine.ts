@@ -1,5 +1,5 @@
 /**
- * Templates (SPEC §4): Handlebars on an instance of our own, compiled strict and without
+ * Templates: Handlebars on an instance of our own, compiled strict and without
  * escaping, with the helpers of `helpers.ts` and nothing else.
  *
  * `compileTemplate` finds every error it can before any secret exists (`validate` runs it with

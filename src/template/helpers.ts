@@ -1,5 +1,5 @@
 /**
- * The template helpers of SPEC §4, registered only on the reloader's own Handlebars instance.
+ * The template helpers, registered only on the reloader's own Handlebars instance.
  *
  *   {{secret "KEY"}}            the value of KEY; strict (any key name, e.g. "tls.crt", "db-pw")
  *   {{secretOr "KEY" "x"}}      the value of KEY if set and non-empty, else "x"

@@ -7,7 +7,7 @@ import { SpecError } from '../../src/errors.js';
 import { loadSpec, requireWebhookSecret, resolveConfigPath } from '../../src/config/load.js';
 import { ENV, FILE, TARGETS, expectSpecError, lineOf, parse } from './helpers.js';
 
-/** The example of SPEC §3, verbatim apart from the commented alternatives. */
+/** The README's reloader.yaml example, verbatim apart from the commented alternatives. */
 const SPEC_EXAMPLE = `
 infisical:
   url: \${INFISICAL_API_URL:-http://infisical.infisical.svc.cluster.local:8080/api}
@@ -60,7 +60,7 @@ targets:
       timeout: 10s
 `;
 
-describe('the SPEC §3 example', () => {
+describe('the README reloader.yaml example', () => {
   test('parses to the documented values', () => {
     const spec = parse(SPEC_EXAMPLE, { ...ENV, INFISICAL_ENVIRONMENT: 'prod' });
     assert.equal(spec.file, FILE);
@@ -150,7 +150,7 @@ describe('the SPEC §3 example', () => {
 });
 
 describe('defaults', () => {
-  test('a spec with only targets gets every default of SPEC §3 and §9', () => {
+  test('a spec with only targets gets every documented default', () => {
     const spec = parse(TARGETS);
     assert.deepEqual(spec.infisical, {
       url: 'http://infisical.infisical.svc.cluster.local:8080/api',
@@ -191,7 +191,7 @@ describe('defaults', () => {
     assert.equal(spec.targets[0]?.reload, undefined);
   });
 
-  test('the environment variables of SPEC §9 feed the defaults', () => {
+  test('the guide INFISICAL_* environment variables feed the defaults', () => {
     const spec = parse(TARGETS, {
       INFISICAL_API_URL: 'https://eu.infisical.com/api/',
       INFISICAL_PROJECT_ID: 'p9',

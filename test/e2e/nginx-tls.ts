@@ -1,6 +1,6 @@
 /**
  * Self-signed certificates (openssl CLI), TLS probes (node:tls) and nginx as a real process,
- * following the measured recipe of NOTES 2a: everything under one temp dir, `-e` for the early
+ * following a recipe measured on a 2-core Debian machine: everything under one temp dir, `-e` for the early
  * error log, stop with SIGQUIT to the master, and a reload only verified once the old worker
  * has exited.
  */
@@ -137,7 +137,7 @@ export function nginxArgv(nginx: string, dir: string): string[] {
 /**
  * Start nginx in the foreground (`daemon off`) as our child, wait for its pid file and for
  * `port` to answer a TLS handshake. Stopped in `t.after` with SIGQUIT to the master (not
- * `nginx -s quit`, which fails while the files are torn, NOTES 2a), waiting for it to exit.
+ * `nginx -s quit`, which fails while the files are torn), waiting for it to exit.
  */
 export async function startNginx(
   t: TestContext,
@@ -171,7 +171,7 @@ export async function startNginx(
 
 /**
  * Wait until the nginx master has exactly one worker and it is not `oldWorker`: right after a
- * reload the old worker can still accept a connection and serve the OLD certificate (NOTES 2a),
+ * reload the old worker can still accept a connection and serve the OLD certificate,
  * so a verification must wait for it to exit. Returns the new worker's pid.
  */
 export async function waitForSingleWorker(

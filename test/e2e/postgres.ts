@@ -1,5 +1,5 @@
 /**
- * PostgreSQL 15 and pgbouncer as real processes for the e2e tests (NOTES 2b). Both refuse to
+ * PostgreSQL 15 and pgbouncer as real processes for the e2e tests. Both refuse to
  * run as root, so they run as Debian's `postgres` user through `runuser -u postgres --` (the
  * tests run as root). Each helper owns a temp dir (owned by postgres, 0700), stops its process
  * by pid in `t.after` and then removes the dir.

@@ -28,7 +28,7 @@ function assertMalformed(fn: () => unknown, reason: string, field?: string): voi
   assert.equal(caught.cause, undefined);
 }
 
-// INFISICAL.md §5 payloads, verbatim.
+// Infisical's webhook payloads (docs/infisical-api.md), verbatim.
 const MODIFIED = {
   event: 'secrets.modified',
   project: {
@@ -106,7 +106,7 @@ const TEST = {
   timestamp: 1767225600000,
 };
 
-describe('parseEvent: Infisical payloads (INFISICAL.md §5)', () => {
+describe('parseEvent: Infisical payloads (docs/infisical-api.md)', () => {
   it('secrets.modified', () => {
     assert.deepEqual(parseEvent(MODIFIED), {
       kind: 'modified',

@@ -9,7 +9,7 @@ const NOW = 1767225600000;
 const MAX_AGE = 5 * 60 * 1000;
 const opts = { nowMs: NOW, maxAgeMs: MAX_AGE };
 
-/** INFISICAL.md §5 `secrets.modified`, built like Infisical does (JSON.stringify, timestamp last). */
+/** Infisical's `secrets.modified`, built like Infisical does (JSON.stringify, timestamp last). */
 const SAMPLE = JSON.stringify({
   event: 'secrets.modified',
   project: {
@@ -35,7 +35,7 @@ describe('signWebhook', () => {
     );
   });
 
-  it('signs the INFISICAL.md §5 sample byte-exactly (openssl and node:crypto agree)', () => {
+  it('signs the documented Infisical sample byte-exactly (openssl and node:crypto agree)', () => {
     const byHand = createHmac('sha256', SECRET).update(Buffer.from(SAMPLE, 'utf8')).digest('hex');
     assert.equal(byHand, SAMPLE_HEX);
     assert.equal(signWebhook(SAMPLE, SECRET, NOW), `t=${NOW};${SAMPLE_HEX}`);

@@ -527,7 +527,7 @@ test('revoke() revokes the held token and forgets it', async (t) => {
 });
 
 test('real time (~3 s): TTL 1 s, max TTL 3 s against a server enforcing Infisical rules', async (t) => {
-  // The server applies INFISICAL.md §3: renew refused once now + TTL passes createdAt + maxTTL,
+  // The server applies Infisical's renew rule: renew refused once now + TTL passes createdAt + maxTTL,
   // listing refused (403 TokenError) with an expired token. The manager must never trip either.
   const TTL = 1000;
   const MAX = 3000;

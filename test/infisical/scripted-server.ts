@@ -82,7 +82,7 @@ export function json(
   res.end(JSON.stringify(body));
 }
 
-/** Infisical's error body shape (INFISICAL.md §8). */
+/** Infisical's error body shape (docs/infisical-api.md). */
 export function infisicalError(
   res: ServerResponse,
   status: number,

@@ -1,9 +1,9 @@
 /**
- * Crash safety (issue 6 §1, SPEC §6.5): a child process commits a three-file target (180 B,
+ * Crash safety (a crash leaves every destination fully old or fully new): a child process commits a three-file target (180 B,
  * 64 KiB and 1 MiB files) in a loop, alternating versions A and B, and is SIGKILLed at a random
  * moment of its commits — 200 times in `npm test`, 1000 under SOAK. After every kill each
  * destination must be byte for byte a complete A or a complete B (per destination: the set as
- * a whole may mix A and B, SPEC §6.5), and the start-up clean-up must leave no temp file.
+ * a whole may mix A and B), and the start-up clean-up must leave no temp file.
  *
  * About the next start: the daemon and `--once` call `removeCrashLeftovers(destinations)`,
  * which removes each destination's temp files of any age while holding its lock (a live writer

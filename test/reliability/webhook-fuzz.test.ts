@@ -3,7 +3,7 @@
  * event look-alikes, deep nesting, sizes around and above the 1 MiB limit, invalid UTF-8),
  * content types, extra headers and signature headers (missing, garbage, duplicated, valid for
  * another body, wrong secret, valid but stale or from the future, valid). The oracle is built
- * from SPEC §5, independently of the code: over 1 MiB → 413; otherwise no valid fresh signature
+ * from the webhook contract (docs/webhooks.md), independently of the code: over 1 MiB → 413; otherwise no valid fresh signature
  * → 401; a valid one → 200 or (body not a JSON object) 400. Never a 5xx, never onEvent without
  * a valid signature, and the server answers normally afterwards.
  *
@@ -124,7 +124,7 @@ const eventLike = fc.record(
   { requiredKeys: [] },
 );
 
-/** Well-formed events of both formats (SPEC §5), some carrying the canary value. */
+/** Well-formed events of both formats, some carrying the canary value. */
 const goodEvent = fc.oneof(
   fc.record({
     event: fc.constant('secrets.modified'),

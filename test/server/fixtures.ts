@@ -88,7 +88,7 @@ export function harness(
   return { server, deps, calls, logs, metrics, scrubber, state, clock };
 }
 
-/** An Infisical `secrets.modified` body (INFISICAL.md §5), timestamp = `ts`. */
+/** An Infisical `secrets.modified` body (docs/infisical-api.md), timestamp = `ts`. */
 export function modifiedBody(ts = NOW, secretPath = '/'): string {
   return JSON.stringify({
     event: 'secrets.modified',

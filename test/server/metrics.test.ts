@@ -1,5 +1,5 @@
 /**
- * Metrics: named methods write the series SPEC §7 lists, on a private registry.
+ * Metrics: named methods write the series the README lists, on a private registry.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
