@@ -19,9 +19,9 @@ import { Client, Pool } from 'undici';
 import { parseSpec } from '../src/config/load.js';
 import type { ReloaderSpec } from '../src/config/types.js';
 import { Daemon } from '../src/engine/daemon.js';
-import { createLogger, type Logger } from '../src/logger.js';
+import { createLogger, Scrubber, type Logger } from '../src/logger.js';
 import { writeDurably } from './durable.js';
-import { listen } from '../src/server/build.js';
+import { listen } from '../src/server/app.js';
 import { wireDaemon } from '../src/engine/serve.js';
 import { Metrics } from '../src/server/metrics.js';
 import { signWebhook } from '../src/events/signature.js';
@@ -266,6 +266,8 @@ webhook:
   listen: 127.0.0.1:0
   secret: ${WEBHOOK_SECRET}
   payloadValues: ${payloadValues}
+admin:
+  listen: 127.0.0.1:0
 defaults:
   wait: ${wait}
 targets:
@@ -436,7 +438,7 @@ export function nullDestination(
 
 /**
  * Start the real daemon in this process, the way `serve.ts` does: spec from YAML text (parseSpec),
- * Metrics, Daemon, buildServer, daemon.start, listen on 127.0.0.1:0; resolves once every target
+ * Metrics, Daemon, both listeners, daemon.start, listen on 127.0.0.1:0; resolves once every target
  * rendered (ready). Logs at info level into a null destination.
  */
 export async function startDaemon(
@@ -447,20 +449,19 @@ export async function startDaemon(
   const spec = parseSpec(specYaml, specFile, {});
   const marks = new Map<string, number>();
   const lines: LoggedLine[] = [];
+  const scrubber = new Scrubber();
   const logger =
     opts.logger ??
     createLogger({
       level: 'info',
+      scrubber,
       destination: nullDestination(marks, opts.watchedMessages ?? [], lines),
     });
-  const { daemon, server, metrics } = wireDaemon({
-    spec,
-    logger,
-    env: {},
-    webhookSecret: spec.webhook.secret,
-  });
+  const { daemon, webhook, admin, metrics } = wireDaemon({ spec, logger, scrubber, env: {} });
   await daemon.start();
-  const address = await listen(server, spec.webhook.listen);
+  await listen(admin, spec.admin.listen);
+  const address = await listen(webhook, spec.webhook.listen);
+  daemon.listeningAt({ host: address.host, port: address.port });
   const deadline = now() + (opts.readyTimeoutMs ?? 60_000);
   while (!daemon.ready) {
     await daemon.idle();
@@ -477,8 +478,9 @@ export async function startDaemon(
     marks,
     lines,
     async close() {
-      await server.close();
+      await webhook.close();
       await daemon.stop();
+      await admin.close();
     },
   };
 }

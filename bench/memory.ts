@@ -35,9 +35,10 @@ async function startCliDaemon(specFile: string): Promise<{ proc: Proc; origin: s
     'the daemon to listen',
     60_000,
   );
+  const admin = /"admin":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(proc.stderr())?.[1] ?? origin;
   await waitUntil(
     async () => {
-      const res = await request(`${origin}/readyz`);
+      const res = await request(`${admin}/readyz`);
       await res.body.dump();
       return res.statusCode === 200;
     },

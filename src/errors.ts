@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   },
   RLD_ERR_INFISICAL_TIMEOUT: { exit: 1, summary: 'Infisical did not answer within `timeout`' },
   RLD_ERR_INFISICAL_RESPONSE: { exit: 1, summary: 'Infisical answered with a body we cannot read' },
+  RLD_ERR_SOURCE: {
+    exit: 1,
+    summary: 'a source the target may read has not answered yet; nothing was written',
+  },
   RLD_ERR_WRITE: { exit: 1, summary: 'a destination could not be written atomically' },
   RLD_ERR_LOCK: { exit: 1, summary: 'the lock on a destination could not be taken' },
   RLD_ERR_CHECK: {

@@ -4,7 +4,17 @@
  * paths made absolute against the spec's folder, and the cross-field rules the schema cannot
  * word well checked here, each failing with a SpecError that names file, YAML path and line.
  */
-import type { AuthSpec, InfisicalSpec, ReloaderSpec, SourceSpec, WebhookSpec } from './types.js';
+import type {
+  AdminSpec,
+  AuthSpec,
+  EventSubscriptionSpec,
+  InfisicalSpec,
+  PeerAddress,
+  PeersSpec,
+  ReloaderSpec,
+  SourceSpec,
+  WebhookSpec,
+} from './types.js';
 import { parseDuration } from './duration.js';
 import { DEFAULTS, buildWait } from './reader.js';
 import type { SpecReader } from './reader.js';
@@ -21,12 +31,15 @@ export function buildSpec(reader: SpecReader, file: string): ReloaderSpec {
     minMs: parseDuration(DEFAULTS.waitMin),
     maxMs: parseDuration(DEFAULTS.waitMax),
   });
+  const webhook = buildWebhook(reader);
+  const admin = buildAdmin(reader, webhook);
   return {
     file,
     dir: reader.dir,
     infisical: buildInfisical(reader),
     sources: buildSources(reader),
-    webhook: buildWebhook(reader),
+    webhook,
+    admin,
     defaults: { mode: defaultMode, wait: defaultWait },
     targets: buildTargets(reader, defaultMode, defaultWait),
   };
@@ -49,6 +62,7 @@ function buildInfisical(reader: SpecReader): InfisicalSpec {
     auth: buildAuth(reader, [...base, 'auth']),
     renewAt: reader.get<number>([...base, 'renewAt']) ?? DEFAULTS.renewAt,
     timeoutMs: reader.duration([...base, 'timeout'], DEFAULTS.timeout),
+    eventSubscription: buildEventSubscription(reader, [...base, 'eventSubscription']),
   };
   if (spec.renewAt <= 0 || spec.renewAt >= 1) {
     reader.fail([...base, 'renewAt'], 'must be between 0 and 1 (exclusive), e.g. 0.8');
@@ -137,6 +151,8 @@ function buildWebhook(reader: SpecReader): WebhookSpec {
       reader.get<'apply' | 'refetch'>([...at, 'payloadValues']) ?? DEFAULTS.payloadValues,
   };
   if (spec.maxAgeMs <= 0) reader.fail([...at, 'maxAge'], 'must be longer than 0');
+  const peers = buildPeers(reader, [...at, 'peers']);
+  if (peers !== undefined) spec.peers = peers;
   const secret = reader.get<string>([...at, 'secret']);
   const secretFile = reader.filePath([...at, 'secretFile']);
   if (secret !== undefined && secretFile !== undefined) {
@@ -149,4 +165,77 @@ function buildWebhook(reader: SpecReader): WebhookSpec {
     if (fromEnv !== undefined) spec.secret = fromEnv;
   }
   return spec;
+}
+
+function buildEventSubscription(reader: SpecReader, at: Segment[]): EventSubscriptionSpec {
+  const spec: EventSubscriptionSpec = {
+    enabled: reader.get<boolean>([...at, 'enabled']) ?? false,
+    heartbeatTimeoutMs: reader.duration([...at, 'heartbeatTimeout'], DEFAULTS.heartbeatTimeout),
+    reconnectMinMs: reader.duration([...at, 'reconnect', 'min'], DEFAULTS.reconnectMin),
+    reconnectMaxMs: reader.duration([...at, 'reconnect', 'max'], DEFAULTS.reconnectMax),
+  };
+  if (spec.heartbeatTimeoutMs <= 0) {
+    reader.fail([...at, 'heartbeatTimeout'], 'must be longer than 0');
+  }
+  if (spec.reconnectMinMs <= 0 || spec.reconnectMaxMs < spec.reconnectMinMs) {
+    reader.fail([...at, 'reconnect'], 'min must be longer than 0 and max at least min');
+  }
+  return spec;
+}
+
+/** `host`, `host:port`, `[v6]` or `[v6]:port` → a peer address. */
+function parsePeerAddress(text: string): PeerAddress {
+  const t = text.trim();
+  const v6 = /^\[([0-9A-Fa-f:.%\w]+)\](?::(\d+))?$/.exec(t);
+  const v4 = v6 ?? /^([^:[\]\s]+)(?::(\d+))?$/.exec(t);
+  const bareV6 = v4 ?? (/^[0-9A-Fa-f:]+$/.test(t) && t.includes(':') ? [t, t] : null);
+  if (bareV6 === null) {
+    throw new Error(`"${t}" is not host, host:port, [v6] or [v6]:port`);
+  }
+  const host = bareV6[1] as string;
+  const portText = bareV6[2];
+  if (portText === undefined) return { host };
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`port ${portText} of "${t}" is out of range 1-65535`);
+  }
+  return { host, port };
+}
+
+function buildPeers(reader: SpecReader, at: Segment[]): PeersSpec | undefined {
+  if (!reader.has(at)) return undefined;
+  const which = reader.exactlyOne(at, ['dns', 'addresses'], 'webhook.peers');
+  const spec: PeersSpec = {
+    timeoutMs: reader.duration([...at, 'timeout'], DEFAULTS.peersTimeout),
+  };
+  const port = reader.get<number>([...at, 'port']);
+  if (port !== undefined) spec.port = port;
+  if (which === 'dns') spec.dns = reader.get<string>([...at, 'dns']) as string;
+  else {
+    const raw = reader.get<string[]>([...at, 'addresses']) ?? [];
+    spec.addresses = raw.map((text, i) =>
+      reader.convert([...at, 'addresses', i], () => parsePeerAddress(text)),
+    );
+  }
+  if (spec.timeoutMs <= 0) reader.fail([...at, 'timeout'], 'must be longer than 0');
+  return spec;
+}
+
+function buildAdmin(reader: SpecReader, webhook: WebhookSpec): AdminSpec {
+  const at: Segment[] = ['admin', 'listen'];
+  const listenText = reader.get<string | number>(at) ?? DEFAULTS.adminListen;
+  const listen = reader.convert(at, () => parseListen(listenText));
+  const w = webhook.listen;
+  const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
+  if (
+    listen.port !== 0 &&
+    listen.port === w.port &&
+    (listen.host === w.host || wildcard(listen.host) || wildcard(w.host))
+  ) {
+    reader.fail(
+      reader.has(at) ? at : ['webhook', 'listen'],
+      `the admin listener (${listen.host}:${listen.port}) and the webhook listener (${w.host}:${w.port}) need different ports`,
+    );
+  }
+  return { listen };
 }

@@ -41,6 +41,17 @@ export interface InfisicalSpec {
   caFile?: string;
   /** Per-request timeout. */
   timeoutMs: number;
+  /** Infisical Event Subscriptions: one stream per project of the sources. */
+  eventSubscription: EventSubscriptionSpec;
+}
+
+export interface EventSubscriptionSpec {
+  enabled: boolean;
+  /** Reconnect when no frame (ping included) arrived for this long. */
+  heartbeatTimeoutMs: number;
+  /** Jittered backoff between reconnects. */
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
 }
 
 export interface SourceSpec {
@@ -67,6 +78,27 @@ export interface WebhookSpec {
   maxAgeMs: number;
   allowUnsigned: boolean;
   payloadValues: 'apply' | 'refetch';
+  /** Relay each verified delivery to the other replicas. */
+  peers?: PeersSpec;
+}
+
+/** One peer address; `port` undefined means `PeersSpec.port`. */
+export interface PeerAddress {
+  host: string;
+  port?: number;
+}
+
+export interface PeersSpec {
+  /** Exactly one of dns / addresses. */
+  dns?: string;
+  addresses?: PeerAddress[];
+  /** Port of the peers' webhook listener (default: this replica's webhook port). */
+  port?: number;
+  timeoutMs: number;
+}
+
+export interface AdminSpec {
+  listen: ListenSpec;
 }
 
 export interface WaitSpec {
@@ -132,6 +164,7 @@ export interface ReloaderSpec {
   infisical: InfisicalSpec;
   sources: SourceSpec[];
   webhook: WebhookSpec;
+  admin: AdminSpec;
   defaults: { mode: number; wait: WaitSpec };
   targets: TargetSpec[];
 }

@@ -16,8 +16,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import type { CliIo, ParsedArgs } from '../cli.js';
-import { fail, loadSpecFor, loggerFor } from '../commands.js';
+import { fail, loadSpecFor, runtimeFor, type CliIo, type ParsedArgs } from '../cli/context.js';
 import type { ReloaderSpec } from '../config/types.js';
 import { compileTargets } from '../engine/targets.js';
 import { defaultSecretsFile, loadSeedForSpec } from './render-command.js';
@@ -114,7 +113,7 @@ export async function runDevCommand(args: ParsedArgs, io: CliIo): Promise<number
   } catch (err) {
     return fail(io, err, 'RLD_ERR_SPEC');
   }
-  const logger = loggerFor(args, io);
+  const { logger, scrubber } = runtimeFor(args, io);
   const secretsFile = args.secrets ?? defaultSecretsFile(spec);
   const identityId =
     spec.infisical.auth.kind === 'kubernetes' ? spec.infisical.auth.identityId : 'dev-identity';
@@ -168,10 +167,11 @@ export async function runDevCommand(args: ParsedArgs, io: CliIo): Promise<number
     return await serve({
       spec: devSpec,
       logger,
+      scrubber,
       env: io.env,
       onSignal: io.onSignal,
       reloadSpec: async () => withOverrides(await loadSpecFor(args, io)),
-      onListening: ({ url }) => {
+      onListening: ({ url, admin }) => {
         const hookUrl = `${url}${spec.webhook.path}`;
         const scopes = new Set(
           spec.sources.map((s) => JSON.stringify([s.projectId, s.environment])),
@@ -204,7 +204,7 @@ export async function runDevCommand(args: ParsedArgs, io: CliIo): Promise<number
             }
           })();
         });
-        printBanner(io, spec, secretsFile, local.url, hookUrl);
+        printBanner(io, spec, secretsFile, local.url, hookUrl, admin.url);
       },
     });
   } finally {
@@ -220,6 +220,7 @@ function printBanner(
   secretsFile: string,
   apiUrl: string,
   hookUrl: string,
+  adminUrl: string,
 ): void {
   const rel = (p: string) => relative(process.cwd(), p) || p;
   const files = spec.targets.flatMap((t) => t.files.map((f) => rel(f.destination)));
@@ -228,6 +229,7 @@ function printBanner(
     'infisical-reloader dev',
     `  local Infisical   ${apiUrl}  (Kubernetes auth with a minted service-account token)`,
     `  webhook           ${hookUrl}  (signed; secret generated for this run)`,
+    `  admin             ${adminUrl}/status  (also /readyz, /metrics, POST /resync)`,
     `  rendering         ${files.join(', ')}`,
     '',
     `  Edit ${rel(secretsFile)} and save: Infisical sends a signed webhook about 1 s later,`,

@@ -26,6 +26,7 @@ import { errorBody, InfisicalApiError, internalErrorBody } from './api-error.js'
 import { applyFault, FaultInjector } from './faults.js';
 import { ServiceAccountAuthority, type MintParams } from './kube-jwt.js';
 import { registerAuthRoutes } from './routes-auth.js';
+import { EventStreamHub, type EventStreams, type StreamEvent } from './routes-events.js';
 import { registerSecretRoutes } from './routes-secrets.js';
 import type { Seed } from './seed.js';
 import type { IdentityState, ServerState } from './state.js';
@@ -44,6 +45,8 @@ export interface LocalInfisicalOptions {
   accessTokenNumUsesLimit?: number;
   /** Delay before a change's webhook job runs (Infisical's BullMQ delay); default 1000 ms. */
   webhookDelayMs?: number;
+  /** Event Subscriptions: the licence switch and the ping / re-check intervals (15 s / 60 s). */
+  eventStreams?: { licensed?: boolean; pingIntervalMs?: number; recheckIntervalMs?: number };
   logger?: Logger;
 }
 
@@ -91,6 +94,8 @@ export interface LocalInfisical {
     type?: 'general';
   }): { id: string };
   sendTestWebhook(id: string): Promise<void>;
+  /** The Event Subscriptions streams: licence switch, permission denial, mute, drop. */
+  events: EventStreams;
   faults: FaultInjector;
   readonly requests: ReadonlyArray<RequestRecord>;
   clearRequests(): void;
@@ -147,6 +152,7 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
     logger,
     auth: new WeakMap(),
   };
+  const streams = new EventStreamHub(opts.eventStreams);
   const faults = new FaultInjector();
   const requests: RequestRecord[] = [];
   const closing = new AbortController();
@@ -217,6 +223,7 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
 
   registerAuthRoutes(app, state);
   registerSecretRoutes(app, state);
+  streams.register(app, state);
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') {
@@ -228,6 +235,44 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
 
   const changed = (projectId: string, environment: string, path: string) =>
     webhooks.changed(projectId, environment, path);
+  /** The Event Subscriptions side of a change: keys only, and an import mutation per importer. */
+  const published = (
+    projectId: string,
+    environment: string,
+    path: string,
+    byEvent: Partial<Record<StreamEvent, string[]>>,
+  ) => {
+    const folder = store.folder(projectId, environment, path);
+    for (const [event, keys] of Object.entries(byEvent) as Array<[StreamEvent, string[]]>) {
+      if (keys.length === 0) continue;
+      streams.publish({
+        projectId,
+        environment,
+        secretPath: path,
+        event,
+        secrets: keys.map((secretKey) => ({
+          secretId: folder?.secrets.get(secretKey)?.id ?? randomUUID(),
+          secretKey,
+        })),
+      });
+    }
+    for (const dep of store.importersOf(projectId, environment, path)) {
+      streams.publish({
+        projectId,
+        environment: dep.environment,
+        secretPath: dep.path,
+        event: 'secret:import-mutation',
+        secrets: [],
+      });
+    }
+  };
+  const keysOf = (projectId: string, environment: string, path: string) =>
+    new Map(
+      [...(store.folder(projectId, environment, path)?.secrets.values() ?? [])].map((r) => [
+        r.key,
+        r.value,
+      ]),
+    );
   /** `/a/b/` → `/a/b`; anything that is not an Infisical folder path is a usage error. */
   const folderPath = (path: string) => {
     const p = removeTrailingSlash(path);
@@ -239,6 +284,7 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
 
   return {
     url,
+    events: streams,
     faults,
     get requests() {
       return requests;
@@ -249,21 +295,57 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
     },
     async close() {
       closing.abort();
+      streams.closeAll();
       await webhooks.close();
       await app.close();
     },
     setSecret({ projectId, environment, path, key, value }) {
       const p = folderPath(path);
+      const existed = keysOf(projectId, environment, p).has(key);
       store.set(projectId, environment, p, key, value);
       changed(projectId, environment, p);
+      published(projectId, environment, p, {
+        [existed ? 'secret:update' : 'secret:create']: [key],
+      });
     },
     deleteSecret({ projectId, environment, path, key }) {
       const p = folderPath(path);
-      if (store.delete(projectId, environment, p, key)) changed(projectId, environment, p);
+      const id = store.folder(projectId, environment, p)?.secrets.get(key)?.id;
+      if (store.delete(projectId, environment, p, key)) {
+        changed(projectId, environment, p);
+        streams.publish({
+          projectId,
+          environment,
+          secretPath: p,
+          event: 'secret:delete',
+          secrets: [{ secretId: id ?? randomUUID(), secretKey: key }],
+        });
+      }
     },
     replaceFolder({ projectId, environment, path, secrets }) {
       const p = folderPath(path);
-      if (store.replace(projectId, environment, p, secrets)) changed(projectId, environment, p);
+      const before = keysOf(projectId, environment, p);
+      if (store.replace(projectId, environment, p, secrets)) {
+        changed(projectId, environment, p);
+        const created = Object.keys(secrets).filter((k) => !before.has(k));
+        const updated = Object.keys(secrets).filter(
+          (k) => before.has(k) && before.get(k) !== secrets[k],
+        );
+        const deleted = [...before.keys()].filter((k) => !(k in secrets));
+        for (const key of deleted) {
+          streams.publish({
+            projectId,
+            environment,
+            secretPath: p,
+            event: 'secret:delete',
+            secrets: [{ secretId: randomUUID(), secretKey: key }],
+          });
+        }
+        published(projectId, environment, p, {
+          'secret:create': created,
+          'secret:update': updated,
+        });
+      }
     },
     mintServiceAccountToken: (p) => state.serviceAccounts.mint(p),
     issueAccessToken({ identityId, ttl, maxTtl, numUsesLimit }) {

@@ -8,13 +8,12 @@
  * client uses, so `render` shows what the daemon will write.
  */
 import { join } from 'node:path';
-import type { CliIo, ParsedArgs } from '../cli.js';
-import { fail, loadSpecFor } from '../commands.js';
+import { fail, loadSpecFor, type CliIo, type ParsedArgs } from '../cli/context.js';
 import type { ReloaderSpec, SourceSpec } from '../config/types.js';
 import { compileTargets, renderTarget } from '../engine/targets.js';
 import { ReloaderError } from '../errors.js';
 import { parseSecretListing } from '../infisical/listing.js';
-import { scrubber } from '../logger.js';
+import { Scrubber } from '../secrets/scrubber.js';
 import { SecretSnapshot, type SecretMap } from '../secrets/snapshot.js';
 import { listSecrets } from './listing.js';
 import { loadSeedFile, type Seed } from './seed.js';
@@ -53,6 +52,7 @@ export function listFromStore(store: SecretStore, source: SourceSpec): SecretMap
 }
 
 export async function runRenderCommand(args: ParsedArgs, io: CliIo): Promise<number> {
+  const scrubber = new Scrubber();
   try {
     const spec = await loadSpecFor(args, io);
     const targets = await compileTargets(spec);
@@ -76,6 +76,6 @@ export async function runRenderCommand(args: ParsedArgs, io: CliIo): Promise<num
     }
     return 0;
   } catch (err) {
-    return fail(io, err, 'RLD_ERR_RENDER');
+    return fail(io, err, 'RLD_ERR_RENDER', scrubber);
   }
 }

@@ -11,7 +11,7 @@ import type {
   SeedFolder,
   SeedIdentity,
   SeedProject,
-} from './seed.js';
+} from './seed-types.js';
 import { isValidSecretPath, removeTrailingSlash } from './validate.js';
 
 /** Infisical's lockout defaults on universal auth: 3 failures → locked 300 s, counter reset 30 s. */

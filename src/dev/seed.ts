@@ -27,50 +27,19 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { ReloaderError, SpecError } from '../errors.js';
-import type { KubernetesAuthConfig } from './kube-jwt.js';
 import { DEFAULT_LOCKOUT, ENV_NAMES, isRecord, Reader } from './seed-reader.js';
 
-export interface SeedImport {
-  environment: string;
-  path: string;
-}
-export interface SeedFolder {
-  path: string;
-  secrets: Record<string, string>;
-  imports: SeedImport[];
-}
-export interface SeedEnvironment {
-  slug: string;
-  name: string;
-  folders: SeedFolder[];
-}
-export interface SeedProject {
-  id: string;
-  name: string;
-  slug: string;
-  environments: SeedEnvironment[];
-}
-export interface LockoutConfig {
-  threshold: number;
-  durationS: number;
-  counterResetS: number;
-}
-export interface SeedIdentity {
-  id: string;
-  name: string;
-  kubernetes?: KubernetesAuthConfig;
-  universal?: { clientId: string; clientSecret: string; lockout: LockoutConfig | false };
-  accessTokenTTL?: number;
-  accessTokenMaxTTL?: number;
-  accessTokenNumUsesLimit?: number;
-  /** Project ids the identity is a member of; undefined = every project. */
-  projects?: string[];
-}
-export interface Seed {
-  file: string;
-  projects: SeedProject[];
-  identities: SeedIdentity[];
-}
+export type {
+  LockoutConfig,
+  Seed,
+  SeedEnvironment,
+  SeedFolder,
+  SeedIdentity,
+  SeedImport,
+  SeedProject,
+} from './seed-types.js';
+import type { Seed, SeedIdentity, SeedProject } from './seed-types.js';
+
 export interface SeedDefaults {
   projectId: string;
   environment: string;

@@ -1,152 +1,211 @@
 /**
- * The daemon: push-driven, never polling.
+ * The daemon: wiring only. Push-driven, never polling.
  *
- * Data flows one way:
- *   event → (modified: mark sources dirty → fetch debouncer → one refetch per source per burst
- *            → diff) | (value: apply to the snapshot → diff)
- *         → targets that read a changed key (or whose last pass failed)
- *         → target debouncer (wait.min / wait.max, one pass at a time per target)
- *         → render → commit → check → reload → report.
+ *   channels (webhook, peer relay, event stream) ──▶ event intake ──▶ dispatch (here)
+ *       ──▶ secret sync (refetch the matching sources, or apply a carried value)
+ *       ──▶ changed keys ──▶ target scheduler ──▶ render → commit → check → reload
  *
- * Start-up: the server listens first (`/healthz` 200, `/readyz` 503), then the first fetch is
- * retried with backoff until it succeeds, every target is rendered, and `/readyz` turns 200
- * once every target has rendered successfully at least once. Events that arrive before the
- * first fetch are kept and applied after it.
+ * Each part owns its state: the sync owns the snapshot and the Infisical session's listings,
+ * the scheduler owns the targets, their states and the readers index, the intake owns the
+ * replay cache, each channel its connection. The daemon builds them, routes events between
+ * them, swaps them on SIGHUP and reports on them.
  *
- * The only timers: the token lifecycle (inside TokenManager), the debouncers, and the retry
- * backoff while Infisical is unreachable (which only re-tries work an event asked for).
+ * Seams (constructor fields with defaults): the session factory, the clock and timers, the
+ * peer relay's resolver, the pass runner. The constructor does no I/O; `start()` does it all
+ * and fails with a coded error.
+ *
+ * Start-up: the listeners are bound by the caller (healthz 200, readyz 503); `start()` compiles
+ * the templates (RLD_ERR_TEMPLATE: exit 2), reads the webhook secret, opens the session,
+ * removes crash leftovers and asks for a full fetch; `/readyz` turns 200 once every source has
+ * been tried and every target has been rendered successfully at least once. Events that arrive
+ * before the first fetch are kept and applied after it.
+ *
+ * The only timers: the token lifecycle, the debouncers, and the backoffs of work that failed
+ * (a fetch, a reload, a relay, a stream reconnect) — each only repeats what an event asked for.
  */
-import type { ReloaderSpec } from '../config/types.js';
-import type { ChangeEvent } from '../events/parse.js';
-import { sourceForValueEvent, sourcesForEvent } from '../events/match.js';
+import type { ReloaderSpec, SourceSpec } from '../config/types.js';
+import { PeerRelay, type Resolver } from '../channels/relay.js';
+import { EventSubscription } from '../channels/subscription.js';
+import { WebhookSecretFile } from '../channels/webhook-secret.js';
 import { asReloaderError } from '../errors.js';
-import { scrubber, type Logger } from '../logger.js';
+import { EventIntake, type EventEffect } from '../events/intake.js';
+import { sourceForValueEvent, sourcesForEvent } from '../events/match.js';
+import type { ChangeEvent } from '../events/parse.js';
+import { WebhookSecrets } from '../events/webhook-secrets.js';
+import { openSession, type InfisicalSession, type SessionFactory } from '../infisical/session.js';
+import type { Logger } from '../logger.js';
 import { removeCrashLeftovers } from '../output/cleanup.js';
-import { SecretSnapshot } from '../secrets/snapshot.js';
+import { Scrubber } from '../secrets/scrubber.js';
+import { SecretSync, type SyncChange } from '../secrets/sync.js';
 import type { Metrics } from '../server/metrics.js';
-import { Debouncer, realTimers, type Burst, type Timers } from './debouncer.js';
-import { fetchSources, openSession, type InfisicalSession } from './fetch.js';
-import { newTargetState, runTargetPass, type TargetState } from './runner.js';
+import { realTimers, type Timers } from '../util/timers.js';
+import type { runTargetPass } from './runner.js';
+import { TargetScheduler, type SecretsView } from './scheduler.js';
 import { compileTargets, type CompiledTarget } from './targets.js';
-import { ALL_KEYS } from '../template/engine.js';
 
-const FETCH_KEY = 'fetch';
-/** Key names listed in the "secrets fetched" log line; beyond this only the count is logged. */
-const LOGGED_KEYS_MAX = 20;
-const BACKOFF_START_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
-const RELOAD_RETRY_START_MS = 1_000;
-const RELOAD_RETRY_MAX_MS = 60_000;
+export type { EventEffect } from '../events/intake.js';
 
 export interface DaemonOptions {
   spec: ReloaderSpec;
   logger: Logger;
   env: Readonly<Record<string, string | undefined>>;
   metrics: Metrics;
+  /** The runtime's scrubber (the logger's); default a new one. */
+  scrubber?: Scrubber;
   timers?: Timers;
-  /** Load and validate the spec again (SIGHUP); defaults to re-reading `spec.file`. */
+  /** Load and validate the spec again (SIGHUP); defaults to nothing (SIGHUP is refused). */
   reloadSpec?: () => Promise<ReloaderSpec>;
+  /** Builds the Infisical sessions; default `openSession`. */
+  sessionFactory?: SessionFactory;
+  /** Resolves `webhook.peers.dns`; default every A and AAAA record. */
+  resolvePeers?: Resolver;
+  /** One pass over one target (tests). */
+  runPass?: typeof runTargetPass;
 }
 
-export interface EventEffect {
-  effect: 'queued' | 'ignored';
-  reason?: string;
+/** The parts that are rebuilt together when the spec changes. */
+interface Parts {
+  spec: ReloaderSpec;
+  session: InfisicalSession;
+  sync: SecretSync;
+  subscriptions: EventSubscription[];
 }
 
 export class Daemon {
-  private spec: ReloaderSpec;
-  private targets = new Map<string, CompiledTarget>();
-  private readonly states = new Map<string, TargetState>();
-  /** key → names of the targets whose last successful render read it (dependents lookup). */
-  private readonly readers = new ReadersIndex();
-  private snapshot: SecretSnapshot;
-  private session: InfisicalSession;
+  private parts: Parts | undefined;
+  private readonly scheduler: TargetScheduler;
+  private readonly intake: EventIntake;
+  private readonly secrets: WebhookSecrets;
+  private secretFile: WebhookSecretFile;
+  private relay: PeerRelay | undefined;
+  private listening: { host: string; port: number } | undefined;
   private readonly timers: Timers;
   private readonly logger: Logger;
   private readonly metrics: Metrics;
-  private readonly fetchDebouncer: Debouncer<string>;
-  private readonly targetDebouncer: Debouncer<string>;
-  private readonly dirtySources = new Set<number>();
-  private forceAllTargets = false;
-  private fetchedOnce = false;
-  private readonly earlyValueEvents: Array<{ event: ChangeEvent; atMs: number }> = [];
-  private backoffMs = BACKOFF_START_MS;
-  private retryTimer: unknown;
+  private readonly scrubber: Scrubber;
+  private readonly sessionFactory: SessionFactory;
+  private spec: ReloaderSpec;
   private reloading: Promise<boolean> = Promise.resolve(true);
-  private fetching = false;
-  private readonly valuesDuringFetch: Array<{
-    index: number;
-    key: string;
-    value: string | undefined;
-  }> = [];
-  private readonly reloadRetries = new Map<string, { delayMs: number; timer: unknown }>();
   private stopping = false;
-  private readonly startedAt = new Date();
-  private lastFetchAt: string | undefined;
-  private lastFetchError: { code: string; message: string } | undefined;
+  private readonly startedAt: Date;
 
   constructor(private readonly options: DaemonOptions) {
     this.spec = options.spec;
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.timers = options.timers ?? realTimers;
-    this.snapshot = new SecretSnapshot(this.spec.sources.length, this.logger);
-    this.session = this.openSession(this.spec);
-    this.fetchDebouncer = new Debouncer<string>({
-      run: (_key, burst) => this.runFetch(burst),
-      waitFor: () => this.spec.defaults.wait,
-      onError: (_key, err) => this.logger.error({ err: asReloaderError(err) }, 'fetch pass failed'),
+    this.scrubber = options.scrubber ?? new Scrubber();
+    this.sessionFactory = options.sessionFactory ?? openSession;
+    this.startedAt = new Date(this.timers.now());
+    const current = (): SecretSync | undefined => this.parts?.sync;
+    const view: SecretsView = {
+      get settled() {
+        return current()?.settled ?? false;
+      },
+      get merged() {
+        const sync = current();
+        if (sync === undefined) throw new Error('the secret sync is not started');
+        return sync.merged;
+      },
+      blockingSources: (keys, missing) => current()?.blockingSources(keys, missing) ?? [],
+    };
+    this.scheduler = new TargetScheduler({
+      secrets: view,
+      logger: this.logger,
+      scrubber: this.scrubber,
+      metrics: this.metrics,
+      env: options.env,
+      defaultWait: () => this.spec.defaults.wait,
+      cwd: () => this.spec.dir,
       timers: this.timers,
+      runPass: options.runPass,
     });
-    this.targetDebouncer = new Debouncer<string>({
-      run: (name, burst) => this.runTarget(name, burst),
-      waitFor: (name) => this.targets.get(name)?.spec.wait ?? this.spec.defaults.wait,
-      onError: (name, err) =>
-        this.logger.error({ target: name, err: asReloaderError(err) }, 'target pass failed'),
-      timers: this.timers,
+    this.secrets = new WebhookSecrets({
+      maxAgeMs: this.spec.webhook.maxAgeMs,
+      scrubber: this.scrubber,
+      now: () => this.timers.now(),
     });
+    this.intake = new EventIntake({
+      secrets: this.secrets,
+      maxAgeMs: this.spec.webhook.maxAgeMs,
+      allowUnsigned: this.spec.webhook.allowUnsigned,
+      payloadValues: () => this.spec.webhook.payloadValues,
+      dispatch: (event, meta) => this.handleEvent(event, meta.receivedAtMs),
+      logger: this.logger,
+      metrics: this.metrics,
+      now: () => this.timers.now(),
+    });
+    this.secretFile = this.newSecretFile(this.spec);
+  }
+
+  /** The event intake every channel feeds (the webhook route uses it). */
+  get events(): EventIntake {
+    return this.intake;
   }
 
   /**
-   * Compile templates (throws RLD_ERR_TEMPLATE: the caller exits 2), clean crash leftovers,
-   * and start the first fetch. Resolves as soon as the first fetch is scheduled; `whenReady`
-   * resolves once every target has rendered.
+   * Compile templates (throws RLD_ERR_TEMPLATE: the caller exits 2), read the webhook secret,
+   * open the Infisical session (throws a coded error, e.g. for an unreadable caFile), clean
+   * crash leftovers, and start the first fetch. Resolves once the first fetch is scheduled;
+   * `ready` turns true once every target has rendered.
    */
   async start(): Promise<void> {
-    await this.installTargets(this.spec);
-    const removed = await removeCrashLeftovers(this.destinations());
+    const compiled = await compileTargets(this.spec);
+    await this.secretFile.reread();
+    this.secretFile.start();
+    const session = await this.openSession(this.spec);
+    this.scheduler.install(compiled);
+    const removed = await removeCrashLeftovers(this.scheduler.destinations());
     if (removed > 0) this.logger.warn({ removed }, 'removed temp files left by an earlier crash');
-    this.session.tokens.start();
-    this.requestFullSync(this.timers.now());
+    if (this.stopping) {
+      await session.close();
+      return;
+    }
+    this.parts = this.buildParts(this.spec, session, undefined);
+    this.startParts(this.parts);
   }
 
-  /** Handle one verified webhook event; only queues work, answers at once. */
+  /**
+   * The webhook listener is bound at `address`: from now on verified deliveries are relayed to
+   * the peers (when `webhook.peers` is set), and this replica's own address is known.
+   */
+  listeningAt(address: { host: string; port: number }): void {
+    this.listening = address;
+    this.relay?.stop();
+    this.relay = this.newRelay(this.spec, address);
+  }
+
+  /** Forward a verified delivery to the peers (the webhook route, after its answer). */
+  relayDelivery(body: Buffer, signature: string): void {
+    const t = /^t=(\d{1,16})/.exec(signature.trim());
+    this.relay?.forward(body, signature, t ? Number(t[1]) : this.timers.now());
+  }
+
+  /** Route one change notice to the secret sync; only queues work, answers at once. */
   handleEvent(event: ChangeEvent, atMs: number = this.timers.now()): EventEffect {
+    const parts = this.parts;
     if (this.stopping) return { effect: 'ignored', reason: 'shutting down' };
+    if (parts === undefined) return { effect: 'ignored', reason: 'starting' };
+    const { spec, sync } = parts;
     if (
       event.kind === 'modified' ||
-      (event.kind === 'value' && this.spec.webhook.payloadValues === 'refetch')
+      (event.kind === 'value' && spec.webhook.payloadValues === 'refetch')
     ) {
       const indexes =
         event.kind === 'modified'
-          ? sourcesForEvent(this.spec.sources, event)
-          : this.valueEventSources(event);
+          ? sourcesForEvent(spec.sources, event)
+          : this.valueEventSources(parts, event);
       if (indexes.length === 0) {
         return { effect: 'ignored', reason: 'no configured source covers this change' };
       }
-      for (const i of indexes) this.dirtySources.add(i);
-      this.fetchDebouncer.trigger(FETCH_KEY, atMs);
+      sync.refetch(indexes, atMs);
       return { effect: 'queued' };
     }
     if (event.kind === 'value') {
-      const index = this.valueEventSources(event)[0];
+      const index = this.valueEventSources(parts, event)[0];
       if (index === undefined)
         return { effect: 'ignored', reason: 'no configured source matches the event' };
-      if (!this.fetchedOnce) {
-        this.earlyValueEvents.push({ event, atMs });
-        return { effect: 'queued' };
-      }
-      this.applyValue(event, index, atMs);
+      sync.applyValue(index, event.key, event.action === 'deleted' ? undefined : event.value, atMs);
       return { effect: 'queued' };
     }
     return { effect: 'ignored', reason: `event kind ${event.kind}` };
@@ -155,15 +214,15 @@ export class Daemon {
   /** POST /resync and SIGHUP: refetch every source, re-render every target. */
   resync(): void {
     if (this.stopping) return;
-    this.requestFullSync(this.timers.now());
+    this.parts?.sync.refetchAll(this.timers.now());
   }
 
   /**
-   * SIGHUP: re-read the spec; keep the old one if the new one is invalid. Reloads run one at a
-   * time (a second SIGHUP waits for the first), never throw, and do nothing once stopping.
-   * The new spec is compiled once, then targets, snapshot and session are swapped in one
-   * synchronous step. When the sources did not change, the snapshot (and readiness) is kept;
-   * either way everything is refetched once.
+   * SIGHUP: re-read the webhook secret and the spec; keep the old spec if the new one is
+   * invalid or its session cannot be opened. Reloads run one at a time, never throw, and do
+   * nothing once stopping. The new spec is compiled and its session opened first, then targets,
+   * sync and channels are swapped in one synchronous step. When the sources did not change, the
+   * snapshot (and readiness) is kept; either way everything is refetched once.
    */
   reload(): Promise<boolean> {
     this.reloading = this.reloading
@@ -177,62 +236,73 @@ export class Daemon {
 
   private async reloadNow(): Promise<boolean> {
     const load = this.options.reloadSpec;
-    if (!load || this.stopping) return false;
+    if (!load || this.stopping || this.parts === undefined) return false;
     let next: ReloaderSpec;
     let compiled: CompiledTarget[];
+    let session: InfisicalSession;
     try {
       next = await load();
       compiled = await compileTargets(next);
+      session = await this.openSession(next);
     } catch (err) {
       this.logger.error(
         { err: asReloaderError(err, 'RLD_ERR_SPEC') },
         'SIGHUP: new spec is invalid; keeping the old one',
       );
+      await this.secretFile.reread();
       return false;
     }
-    await this.targetDebouncer.idle();
-    await this.fetchDebouncer.idle();
-    if (this.stopping) return false;
-    const old = this.session;
-    const sameSources = JSON.stringify(next.sources) === JSON.stringify(this.spec.sources);
+    await this.scheduler.idle();
+    await this.parts.sync.idle();
+    if (this.stopping) {
+      await session.close();
+      return false;
+    }
+    const old = this.parts;
+    const sameSources = JSON.stringify(next.sources) === JSON.stringify(old.spec.sources);
     // one synchronous swap: no fetch or pass can see half of it
     this.spec = next;
-    this.installCompiled(compiled);
-    if (!sameSources) {
-      this.snapshot = new SecretSnapshot(next.sources.length, this.logger);
-      this.fetchedOnce = false;
-      this.dirtySources.clear();
-    }
-    this.session = this.openSession(next);
-    this.session.tokens.start();
-    await old.close();
+    this.scheduler.install(compiled);
+    for (const s of old.subscriptions) s.stop();
+    this.parts = this.buildParts(next, session, sameSources ? old.sync : undefined);
+    this.secretFile.stop();
+    this.secretFile = this.newSecretFile(next);
+    if (this.listening !== undefined) this.listeningAt(this.listening);
+    await old.sync.stop();
+    await old.session.close();
+    await this.secretFile.reread();
+    this.secretFile.start();
     this.logger.info(
       { targets: next.targets.length, sources: next.sources.length, sameSources },
       'SIGHUP: spec reloaded',
     );
-    this.requestFullSync(this.timers.now());
+    this.startParts(this.parts);
     return true;
   }
 
-  /** Finish the in-flight commits, stop every timer, close the Infisical session. */
+  /** Finish the in-flight commits, stop every timer and channel, close the Infisical session. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
-    for (const { timer } of this.reloadRetries.values()) this.timers.clearTimeout(timer);
-    this.reloadRetries.clear();
-    // Close the session first: it aborts an in-flight request and its retry waits, so a hung
-    // Infisical cannot hold SIGTERM past the pod's grace period.
-    await this.session.close();
-    await this.fetchDebouncer.stop();
-    await this.targetDebouncer.stop();
+    this.secretFile.stop();
+    this.relay?.stop();
+    const parts = this.parts;
+    if (parts) {
+      for (const s of parts.subscriptions) s.stop();
+      // Close the session first: it aborts an in-flight request and its retry waits, so a
+      // hung Infisical cannot hold SIGTERM past the pod's grace period.
+      await parts.session.close();
+      await parts.sync.stop();
+    }
+    await this.scheduler.stop();
   }
 
   /** Resolves when no fetch or target pass is pending or running (tests). */
   async idle(): Promise<void> {
     for (;;) {
-      await this.fetchDebouncer.idle();
-      await this.targetDebouncer.idle();
-      if (this.fetchDebouncer.isIdle && this.targetDebouncer.isIdle) return;
+      const sync = this.parts?.sync;
+      await sync?.idle();
+      await this.scheduler.idle();
+      if ((sync?.isIdle ?? true) && this.scheduler.isIdle) return;
     }
   }
 
@@ -240,292 +310,155 @@ export class Daemon {
     return !this.stopping;
   }
 
-  /** Every target has rendered successfully at least once. */
+  /** Every source has been tried and every target has rendered successfully at least once. */
   get ready(): boolean {
-    if (!this.fetchedOnce) return false;
-    for (const name of this.targets.keys()) {
-      if (!this.states.get(name)?.renderedOnce) return false;
-    }
-    return true;
+    return (this.parts?.sync.settled ?? false) && this.scheduler.allRendered;
+  }
+
+  /** Names reading `key` (tests). */
+  readersOf(key: string): string[] {
+    return this.scheduler.readersOf(key);
   }
 
   /** JSON for GET /status: names, hashes, times and outcomes only. */
   status(): Record<string, unknown> {
+    const parts = this.parts;
+    const sync = parts?.sync;
     return {
       ready: this.ready,
       startedAt: this.startedAt.toISOString(),
       spec: this.spec.file,
       token: { expiresAt: this.tokenExpiry() },
-      infisical: { lastFetchAt: this.lastFetchAt, lastError: this.lastFetchError },
-      sources: this.spec.sources.map((s, i) => ({
-        projectId: s.projectId,
-        environment: s.environment,
-        path: s.path,
-        recursive: s.recursive,
-        keys: this.fetchedOnce ? this.snapshot.source(i).size : undefined,
-      })),
-      targets: [...this.targets.keys()].map((name) => this.states.get(name)),
+      infisical: {
+        url: this.spec.infisical.url,
+        lastFetchAt: sync?.lastFetchAt(),
+        lastError: sync?.lastError(),
+      },
+      sources: sync?.status() ?? [],
+      targets: this.scheduler.status(),
+      channels: {
+        webhook: {
+          path: this.spec.webhook.path,
+          verifies: this.secrets.configured || this.spec.webhook.allowUnsigned,
+          ...(this.secretFile.problem !== undefined ? { problem: this.secretFile.problem } : {}),
+          payloadValues: this.spec.webhook.payloadValues,
+        },
+        relay:
+          this.spec.webhook.peers === undefined
+            ? { enabled: false }
+            : {
+                enabled: true,
+                ...(this.spec.webhook.peers.dns !== undefined
+                  ? { dns: this.spec.webhook.peers.dns }
+                  : { addresses: this.spec.webhook.peers.addresses?.length }),
+              },
+        eventSubscription: {
+          enabled: this.spec.infisical.eventSubscription.enabled,
+          streams: parts?.subscriptions.map((s) => s.status()) ?? [],
+        },
+      },
     };
   }
 
   private tokenExpiry(): string | undefined {
-    const ms = this.session.tokens.expiresAtMs();
+    const ms = this.parts?.session.tokens.expiresAtMs();
     return ms === undefined ? undefined : new Date(ms).toISOString();
   }
 
-  private openSession(spec: ReloaderSpec): InfisicalSession {
-    return openSession(spec, this.logger, (expiresAtMs) => this.metrics.tokenExpiry(expiresAtMs));
+  private openSession(spec: ReloaderSpec): Promise<InfisicalSession> {
+    return this.sessionFactory(spec.infisical, {
+      logger: this.logger,
+      scrubber: this.scrubber,
+      onTokenChange: (expiresAtMs) => {
+        this.metrics.tokenExpiry(expiresAtMs);
+        for (const s of this.parts?.subscriptions ?? []) s.tokenChanged();
+      },
+    });
   }
 
-  private async installTargets(spec: ReloaderSpec): Promise<void> {
-    this.installCompiled(await compileTargets(spec));
+  private newSecretFile(spec: ReloaderSpec): WebhookSecretFile {
+    return new WebhookSecretFile({
+      webhook: spec.webhook,
+      secrets: this.secrets,
+      logger: this.logger,
+      timers: this.timers,
+    });
   }
 
-  /** Make `compiled` the current targets; keep the state of targets that stay. */
-  private installCompiled(compiled: CompiledTarget[]): void {
-    this.targets = new Map(compiled.map((t) => [t.spec.name, t]));
-    for (const name of this.targets.keys()) {
-      if (!this.states.has(name)) this.states.set(name, newTargetState(name));
+  private newRelay(
+    spec: ReloaderSpec,
+    listen: { host: string; port: number },
+  ): PeerRelay | undefined {
+    if (spec.webhook.peers === undefined) return undefined;
+    return new PeerRelay({
+      peers: spec.webhook.peers,
+      path: spec.webhook.path,
+      listen,
+      maxAgeMs: spec.webhook.maxAgeMs,
+      logger: this.logger.child({ component: 'relay' }),
+      metrics: this.metrics,
+      env: this.options.env,
+      timers: this.timers,
+      resolve: this.options.resolvePeers,
+    });
+  }
+
+  /** The sync and the channels of one spec (built, not started). */
+  private buildParts(
+    spec: ReloaderSpec,
+    session: InfisicalSession,
+    previous: SecretSync | undefined,
+  ): Parts {
+    const sync = new SecretSync({
+      sources: spec.sources,
+      session,
+      logger: this.logger,
+      scrubber: this.scrubber,
+      metrics: this.metrics,
+      wait: () => this.spec.defaults.wait,
+      onChange: (change: SyncChange) =>
+        this.scheduler.onChange(change.changed, change.firstEventAtMs, change.all),
+      timers: this.timers,
+      snapshot: previous?.snapshot,
+    });
+    const subscriptions: EventSubscription[] = [];
+    if (spec.infisical.eventSubscription.enabled) {
+      const byProject = new Map<string, number[]>();
+      spec.sources.forEach((s, i) =>
+        byProject.set(s.projectId, [...(byProject.get(s.projectId) ?? []), i]),
+      );
+      for (const [projectId, indexes] of byProject) {
+        subscriptions.push(
+          new EventSubscription({
+            projectId,
+            sources: indexes.map((i) => spec.sources[i] as SourceSpec),
+            session,
+            spec: spec.infisical.eventSubscription,
+            ingest: (events, meta) => this.intake.ingestStream(events, meta),
+            onConnected: () => sync.refetch(indexes, this.timers.now()),
+            logger: this.logger.child({ component: 'event-stream' }),
+            metrics: this.metrics,
+            timers: this.timers,
+          }),
+        );
+      }
     }
-    for (const name of [...this.states.keys()]) {
-      if (!this.targets.has(name)) this.states.delete(name);
-    }
-    this.readers.clear();
-    for (const [name, state] of this.states) this.indexReads(name, [], state.keysRead);
+    return { spec, session, sync, subscriptions };
   }
 
-  /** Move target `name` in the key → readers index from the keys it read before to `now`. */
-  private indexReads(name: string, before: readonly string[], now: readonly string[]): void {
-    for (const key of before) this.readers.remove(key, name);
-    for (const key of now) this.readers.add(key, name);
+  private startParts(parts: Parts): void {
+    parts.session.tokens.start();
+    parts.sync.refetchAll(this.timers.now());
+    for (const s of parts.subscriptions) s.start();
   }
 
-  private destinations(): string[] {
-    return [...this.targets.values()].flatMap((t) => t.spec.files.map((f) => f.destination));
-  }
-
-  private valueEventSources(event: Extract<ChangeEvent, { kind: 'value' }>): number[] {
-    const index = sourceForValueEvent(this.spec.sources, event, (i, key) =>
-      this.fetchedOnce ? this.snapshot.source(i).has(key) : false,
+  private valueEventSources(
+    parts: Parts,
+    event: Extract<ChangeEvent, { kind: 'value' }>,
+  ): number[] {
+    const index = sourceForValueEvent(parts.spec.sources, event, (i, key) =>
+      parts.sync.sourceHas(i, key),
     );
     return index === undefined ? [] : [index];
-  }
-
-  private applyValue(
-    event: Extract<ChangeEvent, { kind: 'value' }>,
-    index: number,
-    atMs: number,
-  ): void {
-    const value = event.action === 'deleted' ? undefined : event.value;
-    if (value !== undefined) scrubber.add(value);
-    const changed = this.snapshot.applyValue(index, event.key, value);
-    // A fetch in flight may answer with the value from before this event: re-apply it then.
-    if (this.fetching) this.valuesDuringFetch.push({ index, key: event.key, value });
-    // debug: the webhook route already logged this delivery (kind, action, key) at info.
-    this.logger.debug(
-      { key: event.key, action: event.action, changed: changed.size > 0 },
-      'value event applied',
-    );
-    this.triggerAffected(changed, atMs, false);
-  }
-
-  private requestFullSync(atMs: number): void {
-    this.spec.sources.forEach((_s, i) => this.dirtySources.add(i));
-    this.forceAllTargets = true;
-    this.fetchDebouncer.trigger(FETCH_KEY, atMs, true);
-  }
-
-  /** One fetch pass over the dirty sources; on failure, keep them dirty and retry with backoff. */
-  private async runFetch(burst: Burst): Promise<void> {
-    if (this.dirtySources.size === 0) return;
-    const indexes = [...this.dirtySources].sort((a, b) => a - b);
-    const forceAll = this.forceAllTargets;
-    this.dirtySources.clear();
-    this.forceAllTargets = false;
-    let listings;
-    this.fetching = true;
-    try {
-      listings = await fetchSources(this.session, this.spec.sources, indexes);
-    } catch (err) {
-      this.fetching = false;
-      this.valuesDuringFetch.length = 0;
-      const error = asReloaderError(err, 'RLD_ERR_INFISICAL_NETWORK');
-      for (const i of indexes) this.dirtySources.add(i);
-      this.forceAllTargets = this.forceAllTargets || forceAll;
-      this.lastFetchError = { code: error.code, message: error.message };
-      this.metrics.fetch('failed');
-      const delay = this.backoffMs;
-      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-      this.logger.warn(
-        { err: error, retryInMs: delay },
-        'fetch failed; keeping the last good files',
-      );
-      if (!this.stopping) {
-        // One retry chain at most: a later failure re-arms the same timer, never a second one.
-        if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
-        this.retryTimer = this.timers.setTimeout(() => {
-          this.retryTimer = undefined;
-          this.fetchDebouncer.trigger(FETCH_KEY, burst.firstEventAtMs, true);
-        }, delay);
-      }
-      return;
-    }
-    this.backoffMs = BACKOFF_START_MS;
-    this.lastFetchError = undefined;
-    this.lastFetchAt = new Date(this.timers.now()).toISOString();
-    this.metrics.fetch('ok');
-    this.fetching = false;
-    const changed = this.snapshot.replace(listings);
-    // Value events that arrived while the request was out are newer than its answer.
-    for (const v of this.valuesDuringFetch.splice(0)) {
-      if (!listings.has(v.index)) continue;
-      for (const key of this.snapshot.applyValue(v.index, v.key, v.value)) changed.add(key);
-    }
-    // Names only, and a bounded list: every string of a log line is scrubbed against every
-    // known value, so 10,000 key names here cost seconds on a large first fetch.
-    this.logger.info(
-      {
-        sources: indexes,
-        changed: changed.size,
-        ...(changed.size <= LOGGED_KEYS_MAX ? { changedKeys: [...changed].sort() } : {}),
-      },
-      'secrets fetched',
-    );
-    const first = !this.fetchedOnce;
-    this.fetchedOnce = true;
-    if (first) {
-      for (const { event, atMs } of this.earlyValueEvents.splice(0)) this.handleEvent(event, atMs);
-    }
-    this.triggerAffected(changed, burst.firstEventAtMs, forceAll || first);
-  }
-
-  /**
-   * Queue the targets a change concerns: readers of a changed key (through the key → readers
-   * index, so the cost follows the change, not the number of targets × keys), and failed or
-   * never-rendered ones. Targets are queued in declared order.
-   */
-  private triggerAffected(changed: ReadonlySet<string>, atMs: number, all: boolean): void {
-    const dependents = new Set<string>();
-    if (!all) {
-      for (const key of changed) {
-        this.readers.forEach(key, (name) => dependents.add(name));
-      }
-      // templates that enumerate every secret depend on keys added since their last render
-      if (changed.size > 0) this.readers.forEach(ALL_KEYS, (name) => dependents.add(name));
-    }
-    for (const [name] of this.targets) {
-      const state = this.states.get(name);
-      const affected =
-        all ||
-        !state?.renderedOnce ||
-        (state.lastStatus === 'failed' && changed.size > 0) ||
-        dependents.has(name);
-      if (affected) this.targetDebouncer.trigger(name, atMs, all);
-    }
-  }
-
-  private async runTarget(name: string, burst: Burst): Promise<void> {
-    const target = this.targets.get(name);
-    const state = this.states.get(name);
-    if (!target || !state || !this.fetchedOnce) return;
-    const readBefore = state.keysRead;
-    const result = await runTargetPass(target, this.snapshot.merged, state, {
-      logger: this.logger,
-      env: this.options.env,
-      firstRender: !state.renderedOnce,
-      cwd: this.spec.dir,
-    });
-    // The pass replaces state.keysRead after a successful render; a SIGHUP may have dropped
-    // the target meanwhile (then its reads must not come back into the index).
-    if (state.keysRead !== readBefore && this.states.get(name) === state) {
-      this.indexReads(name, readBefore, state.keysRead);
-    }
-    this.metrics.render(name, result.status);
-    this.metrics.targetUp(name, result.status !== 'failed');
-    if (result.status !== 'failed') this.metrics.targetSuccess(name, this.timers.now());
-    if (result.written.length > 0) {
-      this.metrics.observeEventToFile((this.timers.now() - burst.firstEventAtMs) / 1000);
-    }
-    if (result.reload) {
-      this.metrics.reload(name, result.reload.status);
-      if (result.reload.status === 'ok') {
-        this.metrics.observeEventToReload((this.timers.now() - burst.firstEventAtMs) / 1000);
-      }
-    }
-    this.metrics.ready(this.ready);
-    this.scheduleReloadRetry(name, state);
-  }
-
-  /**
-   * A failed reload leaves the app on its old config while the files are new: retry it (the
-   * next pass runs the reload even though nothing changed) with a per-target backoff, 1 s
-   * doubling to 60 s. This timer only re-runs a local action; it never asks Infisical.
-   */
-  private scheduleReloadRetry(name: string, state: TargetState): void {
-    const pending = this.reloadRetries.get(name);
-    if (!state.reloadPending || this.stopping) {
-      if (pending) this.timers.clearTimeout(pending.timer);
-      this.reloadRetries.delete(name);
-      return;
-    }
-    if (pending?.timer !== undefined) this.timers.clearTimeout(pending.timer);
-    const delay = pending
-      ? Math.min(pending.delayMs * 2, RELOAD_RETRY_MAX_MS)
-      : RELOAD_RETRY_START_MS;
-    const timer = this.timers.setTimeout(() => {
-      const entry = this.reloadRetries.get(name);
-      if (entry) entry.timer = undefined;
-      if (!this.stopping) this.targetDebouncer.trigger(name, this.timers.now(), true);
-    }, delay);
-    this.reloadRetries.set(name, { delayMs: delay, timer });
-    this.logger.warn({ target: name, retryInMs: delay }, 'reload failed; it will be retried');
-  }
-}
-
-/**
- * key → names of the targets that read it. Most keys have one reader, so a key holds the name
- * itself and gets a Set only from its second reader on: at 10,000 keys, one Set per key costs
- * ≈ 1.2 MiB more than the names (bench 5).
- */
-export class ReadersIndex {
-  private readonly byKey = new Map<string, string | Set<string>>();
-
-  add(key: string, name: string): void {
-    const readers = this.byKey.get(key);
-    if (readers === undefined) this.byKey.set(key, name);
-    else if (typeof readers === 'string') {
-      if (readers !== name) this.byKey.set(key, new Set([readers, name]));
-    } else readers.add(name);
-  }
-
-  remove(key: string, name: string): void {
-    const readers = this.byKey.get(key);
-    if (readers === name) this.byKey.delete(key);
-    else if (typeof readers === 'object') {
-      readers.delete(name);
-      if (readers.size === 1) this.byKey.set(key, readers.values().next().value as string);
-    }
-  }
-
-  /** Calls `fn` with each reader of `key`. */
-  forEach(key: string, fn: (name: string) => void): void {
-    const readers = this.byKey.get(key);
-    if (typeof readers === 'string') fn(readers);
-    else readers?.forEach((name) => fn(name));
-  }
-
-  /** Names reading `key`, sorted (tests). */
-  readersOf(key: string): string[] {
-    const out: string[] = [];
-    this.forEach(key, (name) => out.push(name));
-    return out.sort();
-  }
-
-  get size(): number {
-    return this.byKey.size;
-  }
-
-  clear(): void {
-    this.byKey.clear();
   }
 }

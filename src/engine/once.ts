@@ -17,7 +17,8 @@ import type { ReloaderSpec } from '../config/types.js';
 import { asReloaderError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { removeCrashLeftovers } from '../output/cleanup.js';
-import { SecretSnapshot } from '../secrets/snapshot.js';
+import type { Scrubber } from '../secrets/scrubber.js';
+import { SecretSnapshot, type SecretMap } from '../secrets/snapshot.js';
 import type { PassResult } from './runner.js';
 import { compileTargets, type CompiledTarget } from './targets.js';
 
@@ -27,6 +28,8 @@ const PARALLEL_PASSES = 16;
 export interface OnceOptions {
   spec: ReloaderSpec;
   logger: Logger;
+  /** The runtime's scrubber (the logger's). */
+  scrubber: Scrubber;
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -36,7 +39,7 @@ export interface OnceResult {
 }
 
 /** Run `--once`. Never throws: every failure is logged and mapped to an exit code. */
-export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceResult> {
+export async function runOnce({ spec, logger, scrubber, env }: OnceOptions): Promise<OnceResult> {
   // (1)
   let targets;
   try {
@@ -54,22 +57,32 @@ export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceR
 
   // (3) The network and file-writing modules (undici, proper-lockfile…) are loaded here, not at
   // import: `validate` imports this module too and never needs them (≈ 0.1 s of a cold start).
-  const [{ fetchSources, openSession }, { newTargetState, runTargetPass }] = await Promise.all([
-    import('./fetch.js'),
+  const [{ openSession }, { newTargetState, runTargetPass }] = await Promise.all([
+    import('../infisical/session.js'),
     import('./runner.js'),
   ]);
-  const session = openSession(spec, logger);
   const snapshot = new SecretSnapshot(spec.sources.length, logger);
+  let session;
   try {
-    const listings = await fetchSources(session, spec.sources);
-    snapshot.replace(listings); // the client has registered every value with the scrubber
+    session = await openSession(spec.infisical, { logger, scrubber });
+  } catch (err) {
+    logger.error({ err: asReloaderError(err) }, 'could not fetch secrets; no file was written');
+    return { exitCode: 1, passes: [] };
+  }
+  try {
+    const listed = await Promise.all(spec.sources.map((s) => session.listSource(s)));
+    snapshot.replace(new Map<number, SecretMap>(listed.map((m, i) => [i, m])));
+    // the client has registered every value with the scrubber
     logger.info(
       { sources: spec.sources.length, keys: snapshot.merged.size },
       'fetched secrets from Infisical',
     );
   } catch (err) {
     const error = asReloaderError(err, 'RLD_ERR_INFISICAL_NETWORK');
-    logger.error({ err: error }, 'could not fetch secrets; no file was written');
+    logger.error(
+      { err: error, infisical: spec.infisical.url },
+      'could not fetch secrets; no file was written',
+    );
     await session.close();
     return { exitCode: 1, passes: [] };
   }
@@ -79,6 +92,7 @@ export async function runOnce({ spec, logger, env }: OnceOptions): Promise<OnceR
   const pass = (target: CompiledTarget): Promise<PassResult> =>
     runTargetPass(target, snapshot.merged, newTargetState(target.spec.name), {
       logger,
+      scrubber,
       env,
       firstRender: true,
       cwd: spec.dir,

@@ -9,10 +9,14 @@
  *   (4) the reload runs once, only when something was written (or when the previous reload
  *       failed: it is retried even if the files did not change); on the first render a signal
  *       to a process that is not running yet is `skipped`, not a failure;
- *   (5) the outcome is recorded in the target's `TargetState` (for /status, /metrics, exit codes).
+ *   (5) the outcome is recorded in the target's `TargetState` (for /status, /metrics, exit codes);
+ *       the moment the files are in place — before the reload runs — `onCommitted` is told, so
+ *       that readiness, the index of which keys the target reads and the event-to-file latency
+ *       all change together, while the reload may still take seconds.
  * A pass never throws: failures are returned, so one target never blocks the others.
  */
 import type { Logger } from '../logger.js';
+import type { Scrubber } from '../secrets/scrubber.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
 import { commitTarget, contentHash } from '../output/commit.js';
 import { targetLogger } from '../output/target-logger.js';
@@ -58,6 +62,19 @@ export function newTargetState(name: string): TargetState {
 
 export interface PassOptions {
   logger: Logger;
+  /** The runtime's scrubber (check and reload output). */
+  scrubber: Scrubber;
+  /**
+   * Called once the files are in place (after the check), before the reload: with the
+   * destinations written (possibly none) and the keys the render read. Must not throw.
+   */
+  onCommitted?: (info: { written: readonly string[]; keysRead: readonly string[] }) => void;
+  /**
+   * Asked after the render, before anything is written, with the keys the render read: an
+   * error keeps the files as they are and fails the pass with it (a source those keys may come
+   * from has not answered yet).
+   */
+  gate?: (keysRead: ReadonlySet<string>) => ReloaderError | undefined;
   env: Readonly<Record<string, string | undefined>>;
   /** True for the first pass after start (signal reloads to absent processes are skipped). */
   firstRender: boolean;
@@ -103,6 +120,11 @@ export async function runTargetPass(
     log.error({ err: error }, 'render failed; the files on disk are unchanged');
     return done({ status: 'failed', written: [], error, keysRead: new Set() });
   }
+  const blocked = options.gate?.(rendered.keysRead);
+  if (blocked) {
+    log.warn({ err: blocked }, 'render not written: a source it may read has not answered');
+    return done({ status: 'failed', written: [], error: blocked, keysRead: rendered.keysRead });
+  }
   state.lastRenderAt = now().toISOString();
 
   // (2)+(3) commit with check and rollback
@@ -110,6 +132,7 @@ export async function runTargetPass(
   try {
     const result = await commitTarget(target.spec, rendered.files, {
       logger: options.logger,
+      scrubber: options.scrubber,
       runCheck: (spec) => runCheck(spec, options.cwd),
     });
     written = result.written;
@@ -127,6 +150,7 @@ export async function runTargetPass(
   state.keysRead = [...rendered.keysRead].sort();
   // The files are in place: the app can start on them, whatever the reload does next.
   state.renderedOnce = true;
+  options.onCommitted?.({ written, keysRead: state.keysRead });
 
   if (written.length === 0 && !(state.reloadPending && target.spec.reload)) {
     log.debug('output unchanged: no write, no reload');
@@ -154,6 +178,7 @@ export async function runTargetPass(
   const reload = await runReload(target.spec.reload, {
     firstRender: options.firstRender,
     logger: log,
+    scrubber: options.scrubber,
     cwd: options.cwd,
   });
   state.lastReload = { status: reload.status, at: now().toISOString(), detail: reload.detail };

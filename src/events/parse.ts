@@ -35,6 +35,8 @@ export type ChangeEvent =
       environment?: string;
       secretPath?: string;
       rotation?: boolean;
+      /** The body's numeric `timestamp`, when it has one (it binds the signature to a time). */
+      timestampMs?: number;
     }
   | { kind: 'test'; projectId?: string; environment?: string }
   | { kind: 'ignored'; event: string; reason: string };
@@ -227,6 +229,7 @@ export function parseEvent(body: unknown): ChangeEvent {
     const rawPath = optionalString(payload, 'secretPath', 'payload.secretPath');
     const secretPath = rawPath === undefined ? undefined : checkPath(rawPath, 'payload.secretPath');
     const rotation = payload['rotation'];
+    const ts = body['timestamp'];
     return {
       kind: 'value',
       action,
@@ -236,6 +239,7 @@ export function parseEvent(body: unknown): ChangeEvent {
       ...(environment !== undefined ? { environment } : {}),
       ...(secretPath !== undefined ? { secretPath } : {}),
       ...(typeof rotation === 'boolean' ? { rotation } : {}),
+      ...(typeof ts === 'number' && Number.isFinite(ts) ? { timestampMs: ts } : {}),
     };
   }
 

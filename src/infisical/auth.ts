@@ -17,7 +17,7 @@
  *    returned (new servers sign a new JWT);
  * 5. a renew refused with a non-retryable error (401 …) falls back to a fresh login;
  * 6. a step that fails on the network/5xx/429 (after the client's own retries) is retried after
- *    an exponential backoff (1 s doubling, capped at 30 s) — or a login when the token has
+ *    a jittered exponential backoff (1 s doubling, capped at 30 s) — or a login when the token has
  *    expired in the meantime; never a tight loop.
  *
  * Static `token` auth is never renewed; a `tokenFile` is re-read at every `token()` call so an
@@ -26,7 +26,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { ReloaderError, hasCode } from '../errors.js';
-import { scrubber as processScrubber, type Logger, type Scrubber } from '../logger.js';
+import type { Logger } from '../logger.js';
+import type { Scrubber } from '../secrets/scrubber.js';
+import { Backoff, type BackoffPolicy } from '../util/backoff.js';
+import { backgroundTimers, MAX_TIMER_MS, type Timers } from '../util/timers.js';
+import { codeSuffix } from '../util/os-error.js';
 import type { AuthSpec } from '../config/types.js';
 import type { InfisicalClient, TokenGrant } from './client.js';
 
@@ -43,12 +47,6 @@ function maxTtlMargin(ttlMs: number): number {
 /** JWT `exp` granularity: tokens are signed with whole-second `iat`/`exp`. */
 const EXP_GRANULARITY_MS = 1000;
 
-/** The timer functions the manager uses; injectable for tests with a fake clock. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 /** What `onChange` receives after every successful login or renew. */
 export interface TokenChange {
   /** Effective expiry (ms since epoch); undefined when the token never expires. */
@@ -56,20 +54,21 @@ export interface TokenChange {
   kind: 'login' | 'renew';
 }
 
-/** Construction options of {@link TokenManager}; `now`/`timers` exist for fake-clock tests. */
+/** Construction options of {@link TokenManager}; `timers` exists for fake-clock tests. */
 export interface TokenManagerOptions {
   client: Pick<InfisicalClient, 'loginKubernetes' | 'loginUniversal' | 'renew' | 'revoke'>;
   auth: AuthSpec;
   /** Fraction of the TTL after which the token is renewed (0 < renewAt < 1). */
   renewAt: number;
   logger: Logger;
-  now?: () => number;
+  /** Clock and timers; default Node's, unref'd (a renewal timer never holds a process open). */
   timers?: Timers;
   /** Called after each login/renew: the metrics layer records the expiry. */
   onChange?: (info: TokenChange) => void;
-  scrubber?: Scrubber;
-  /** Backoff after a failed lifecycle step: first delay and cap (defaults 1 s, 30 s). */
-  backoff?: { baseMs: number; maxMs: number };
+  /** The runtime's scrubber: the token and the credentials read are held in it. */
+  scrubber: Scrubber;
+  /** Backoff after a failed lifecycle step (default 1 s doubling to 30 s, ±20 %). */
+  backoff?: BackoffPolicy;
 }
 
 interface Current {
@@ -83,18 +82,6 @@ interface Current {
   generation: number;
 }
 
-/** Longest delay node's setTimeout honours; longer timers are re-armed in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 /**
  * Owns the access token. `token()` / `withToken()` for callers, `start()` / `stop()` for the
  * renewal timers. Errors: `RLD_ERR_AUTH` (login refused, credential file unreadable — the
@@ -105,20 +92,19 @@ export class TokenManager {
   private readonly now: () => number;
   private readonly timers: Timers;
   private readonly scrubber: Scrubber;
-  private readonly backoff: { baseMs: number; maxMs: number };
+  private readonly backoff: Backoff;
   private current: Current | undefined;
   private loginInFlight: Promise<Current> | undefined;
   private generation = 0;
   private started = false;
   private timer: unknown;
-  private failures = 0;
 
   constructor(opts: TokenManagerOptions) {
     this.opts = opts;
-    this.now = opts.now ?? Date.now;
-    this.timers = opts.timers ?? realTimers;
-    this.scrubber = opts.scrubber ?? processScrubber;
-    this.backoff = opts.backoff ?? { baseMs: 1000, maxMs: 30_000 };
+    this.timers = opts.timers ?? backgroundTimers;
+    this.now = () => this.timers.now();
+    this.scrubber = opts.scrubber;
+    this.backoff = new Backoff(opts.backoff ?? { baseMs: 1000, maxMs: 30_000 });
   }
 
   /** A usable access token: the current one, or a (shared) fresh login. */
@@ -239,10 +225,9 @@ export class TokenManager {
   }
 
   private retryLater(err: unknown, what: string): void {
-    this.failures++;
-    const delay = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** (this.failures - 1));
+    const delay = this.backoff.next();
     this.opts.logger.warn(
-      { err, retryInMs: delay, failures: this.failures },
+      { err, retryInMs: delay, failures: this.backoff.attempts },
       `token ${what} failed; retrying later`,
     );
     if (this.started) this.arm(this.now() + delay);
@@ -284,7 +269,7 @@ export class TokenManager {
       return;
     }
     if (this.current?.generation !== cur.generation) return; // a login replaced it meanwhile
-    this.failures = 0;
+    this.backoff.reset();
     this.apply(grant, t0, cur.loginAtMs, 'renew');
   }
 
@@ -308,19 +293,19 @@ export class TokenManager {
     let grant: TokenGrant;
     if (auth.kind === 'kubernetes') {
       const jwt = readCredential(auth.tokenPath, 'service-account token');
-      this.scrubber.add(jwt);
+      this.scrubber.hold('service-account-token', jwt);
       grant = await this.opts.client.loginKubernetes(auth.identityId, jwt);
     } else if (auth.kind === 'universal') {
       const secret =
         auth.clientSecretFile !== undefined
           ? readCredential(auth.clientSecretFile, 'client secret')
           : (auth.clientSecret ?? '');
-      this.scrubber.add(secret);
+      this.scrubber.hold('client-secret', secret);
       grant = await this.opts.client.loginUniversal(auth.clientId, secret);
     } else {
       throw new ReloaderError('RLD_ERR_INTERNAL', 'static token auth does not log in');
     }
-    this.failures = 0;
+    this.backoff.reset();
     return this.apply(grant, t0, t0, 'login');
   }
 
@@ -338,7 +323,7 @@ export class TokenManager {
       maxTtlMs: grant.maxTtlS * 1000,
       generation: ++this.generation,
     };
-    this.scrubber.add(cur.token);
+    this.scrubber.hold('access-token', cur.token);
     this.current = cur;
     const expiresAtMs = this.effectiveExpiry(cur);
     this.opts.logger.info(
@@ -358,7 +343,7 @@ export class TokenManager {
         ? readCredential(auth.tokenFile, 'access token')
         : (auth.token ?? '');
     if (token === '') throw new ReloaderError('RLD_ERR_AUTH', 'the static access token is empty');
-    this.scrubber.add(token);
+    this.scrubber.hold('access-token', token);
     return token;
   }
 }
@@ -375,10 +360,9 @@ function readCredential(path: string, what: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
     throw new ReloaderError(
       'RLD_ERR_AUTH',
-      `cannot read the ${what} file ${path}${typeof code === 'string' ? ` (${code})` : ''}`,
+      `cannot read the ${what} file ${path}${codeSuffix(err)}`,
       { cause: err, details: { path } },
     );
   }

@@ -2,12 +2,8 @@
  * The Infisical HTTP client: the five calls the reloader needs, with per-request
  * timeouts, bounded retries and typed errors (docs/infisical-api.md).
  *
- * Transport: `node:http` / `node:https` with a keep-alive agent of the client's own; the npm
- * undici 7 is loaded only when a custom CA (`caFile`) or a caller's dispatcher is given. Not the
- * built-in `fetch`: its first call compiles Node's bundled undici and its llhttp WebAssembly
- * parser, ≈ +20 MiB of RSS and ≈ 30 ms for a process that makes one request now and then
- * (bench 5; `node:http` costs ≈ 1.5 MiB and is loaded by the webhook server anyway). Like the
- * undici path, neither follows redirects nor asks for compressed bodies.
+ * Requests go through a `Transport` (transport.ts): a constructor field, so tests and the
+ * library can put another one in; the client itself does no I/O when it is built.
  *
  * Contract:
  * - Every attempt has its own deadline of `timeoutMs` (headers and body) →
@@ -16,27 +12,20 @@
  *   cannot read → `RLD_ERR_INFISICAL_RESPONSE`.
  * - Network errors, timeouts, 5xx and 429 are retried (retry-after honoured, see retry.ts);
  *   other 4xx and unreadable bodies never are.
- * - Secrecy: every access token and secret value received is added to the process `scrubber`;
+ * - Secrecy: every access token and secret value received is added to the runtime's `scrubber`;
  *   credentials sent (JWT, client secret, token) are scrubbed out of Infisical's error message
  *   before it becomes ours; logs carry route, status, duration and attempt only.
  */
-import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Dispatcher } from 'undici';
 import { InfisicalHttpError, ReloaderError, hasCode } from '../errors.js';
-import {
-  scrubber as processScrubber,
-  silentLogger,
-  type Logger,
-  type Scrubber,
-} from '../logger.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Scrubber } from '../secrets/scrubber.js';
+import { errorCode } from '../util/os-error.js';
+import { packageVersion } from '../util/version.js';
 import type { SourceSpec } from '../config/types.js';
 import { parseSecretListing, type SecretListing } from './listing.js';
 import { readErrorAnswer, type RouteKind } from './http-error.js';
 import { withRetry } from './retry.js';
+import { createTransport, type Transport, type TransportResponse } from './transport.js';
 
 export type { SecretListing } from './listing.js';
 
@@ -63,16 +52,14 @@ export interface InfisicalClientOptions {
   /** API base URL ending in `/api` (a trailing slash is tolerated). */
   baseUrl: string;
   timeoutMs: number;
-  /** PEM file of an extra CA for TLS to Infisical. */
-  caFile?: string;
+  /** How requests are sent; default `createTransport()` (owned, closed by `close()`). */
+  transport?: Transport;
   retry?: Partial<ClientRetryOptions>;
   logger?: Logger;
-  /** A caller-owned dispatcher (not closed by `close()`); overrides `caFile`. */
-  dispatcher?: Dispatcher;
   /** Default `infisical-reloader/<package.json version>`. */
   userAgent?: string;
-  /** Where received tokens and values are registered; default the process scrubber. */
-  scrubber?: Scrubber;
+  /** Where received tokens and values are registered (the runtime's scrubber). */
+  scrubber: Scrubber;
   now?: () => number;
   /** Largest response body accepted; default 64 MiB. */
   maxBodyBytes?: number;
@@ -105,30 +92,6 @@ interface Answer {
 /** Retry hints attached to HTTP errors without widening the public error type. */
 const retryAfterOf = new WeakMap<object, number>();
 
-let cachedVersion: string | undefined;
-/** The version in the nearest package.json named infisical-reloader (works from src/ and dist/). */
-function packageVersion(): string {
-  if (cachedVersion !== undefined) return cachedVersion;
-  cachedVersion = '0.0.0';
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'infisical-reloader' && typeof pkg.version === 'string') {
-        cachedVersion = pkg.version;
-        break;
-      }
-    } catch {
-      // no package.json here: keep walking up
-    }
-    dir = dirname(dir);
-  }
-  return cachedVersion;
-}
-
 function isRetryable(err: unknown): boolean {
   if (err instanceof InfisicalHttpError) return err.status === 429 || err.status >= 500;
   return (
@@ -148,16 +111,8 @@ export class InfisicalClient {
   private readonly timeoutMs: number;
   private readonly retry: ClientRetryOptions;
   private readonly logger: Logger;
-  /**
-   * undici's dispatcher, only when needed: a caller's, or an Agent for `caFile` (built on first
-   * use). Otherwise requests go through `node:http(s)`, which avoids loading the npm undici at
-   * start-up (≈ 150–230 ms of a cold `--once` on a 2-core machine).
-   */
-  private dispatcher: Dispatcher | undefined;
-  /** The keep-alive agent of the `node:http(s)` path, built on first use, destroyed by close(). */
-  private agent: HttpAgent | HttpsAgent | undefined;
-  private readonly ownsDispatcher: boolean;
-  private readonly ca: string | undefined;
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
   private readonly userAgent: string;
   private readonly scrubber: Scrubber;
   private readonly now: () => number;
@@ -171,29 +126,16 @@ export class InfisicalClient {
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.logger = opts.logger ?? silentLogger();
     this.userAgent = opts.userAgent ?? `infisical-reloader/${packageVersion()}`;
-    this.scrubber = opts.scrubber ?? processScrubber;
+    this.scrubber = opts.scrubber;
     this.now = opts.now ?? Date.now;
     this.maxBodyBytes = opts.maxBodyBytes ?? 64 * 1024 * 1024;
-    if (opts.dispatcher) {
-      this.dispatcher = opts.dispatcher;
-      this.ownsDispatcher = false;
-    } else {
-      if (opts.caFile !== undefined) {
-        try {
-          this.ca = readFileSync(opts.caFile, 'utf8');
-        } catch (err) {
-          throw new ReloaderError(
-            'RLD_ERR_INFISICAL_NETWORK',
-            `cannot read caFile ${opts.caFile}`,
-            {
-              cause: err,
-              details: { caFile: opts.caFile },
-            },
-          );
-        }
-      }
-      this.ownsDispatcher = true;
-    }
+    this.transport = opts.transport ?? createTransport();
+    this.ownsTransport = opts.transport === undefined;
+  }
+
+  /** The API base URL (no trailing slash), for messages and `/status`. */
+  get baseUrl(): string {
+    return this.base;
   }
 
   /** `POST /v1/auth/kubernetes-auth/login` with the pod's service-account JWT. */
@@ -283,13 +225,95 @@ export class InfisicalClient {
     return listing;
   }
 
+  /**
+   * `POST /v1/events/subscribe/project-events`: opens one Event Subscriptions stream and
+   * resolves with the response once a 200 with headers is in; its `body` is the
+   * `text/event-stream` the caller reads until `signal` aborts or the server closes it.
+   * Not retried here (the channel owns reconnects and their backoff). An error status
+   * rejects with the usual `InfisicalHttpError` (400 plan restriction, 403 permission,
+   * 429 too many streams, 401/403 token); no answer within `timeoutMs` →
+   * `RLD_ERR_INFISICAL_TIMEOUT`; a failed connection → `RLD_ERR_INFISICAL_NETWORK`.
+   */
+  async openEventStream(
+    subscription: { projectId: string; register: ReadonlyArray<Record<string, unknown>> },
+    accessToken: string,
+    signal: AbortSignal,
+  ): Promise<TransportResponse> {
+    const route = '/v1/events/subscribe/project-events';
+    const call: Call = {
+      method: 'POST',
+      route,
+      kind: 'authed',
+      body: subscription,
+      bearer: accessToken,
+      sensitive: [accessToken],
+    };
+    if (this.closing.signal.aborted) throw this.closedError(call);
+    const ac = new AbortController();
+    const abort = (): void => ac.abort();
+    signal.addEventListener('abort', abort, { once: true });
+    this.closing.signal.addEventListener('abort', abort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, this.timeoutMs);
+    const where = `Infisical POST ${route}`;
+    let res: TransportResponse;
+    try {
+      res = await this.transport.request({
+        method: 'POST',
+        url: `${this.base}${route}`,
+        headers: {
+          'user-agent': this.userAgent,
+          accept: 'text/event-stream',
+          'content-type': 'application/json',
+          authorization: `Bearer ${accessToken}`,
+        },
+        body: JSON.stringify(subscription),
+        signal: ac.signal,
+        stream: true,
+      });
+    } catch (err) {
+      signal.removeEventListener('abort', abort);
+      this.closing.signal.removeEventListener('abort', abort);
+      if (this.closing.signal.aborted) throw this.closedError(call);
+      if (timedOut || isUndiciTimeout(err)) {
+        throw new ReloaderError(
+          'RLD_ERR_INFISICAL_TIMEOUT',
+          `${where}: no answer within ${this.timeoutMs} ms`,
+          { cause: err, details: { route, timeoutMs: this.timeoutMs } },
+        );
+      }
+      const code = errorCode(err);
+      throw new ReloaderError(
+        'RLD_ERR_INFISICAL_NETWORK',
+        `${where}: connection failed${code !== undefined ? ` (${code})` : ''}`,
+        { cause: err, details: { route } },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    if (res.status !== 200) {
+      let text = '';
+      try {
+        text = await this.readBody(res.body, route);
+      } catch {
+        // an unreadable error body: the status alone decides
+      }
+      signal.removeEventListener('abort', abort);
+      this.closing.signal.removeEventListener('abort', abort);
+      throw this.httpError(call, res.status, text, res.headers);
+    }
+    this.logger.debug({ route, status: res.status }, 'event stream opened');
+    return res;
+  }
+
   /** Aborts in-flight requests and retry waits; closes the connection pool if we own it. Idempotent. */
   close(): Promise<void> {
     if (this.closed === undefined) {
       this.closing.abort();
-      this.agent?.destroy();
-      this.closed =
-        this.ownsDispatcher && this.dispatcher ? this.dispatcher.close() : Promise.resolve();
+      this.closed = this.ownsTransport ? this.transport.close() : Promise.resolve();
     }
     return this.closed;
   }
@@ -305,7 +329,7 @@ export class InfisicalClient {
     if (typeof token !== 'string' || token === '') {
       throw this.responseError(call.route, 'the body has no string accessToken');
     }
-    this.scrubber.add(token);
+    this.scrubber.hold('access-token', token);
     if (!Number.isFinite(expiresIn) || expiresIn < 0 || !Number.isFinite(maxTtl) || maxTtl < 0) {
       throw this.responseError(call.route, 'expiresIn / accessTokenMaxTTL are not numbers ≥ 0');
     }
@@ -378,25 +402,16 @@ export class InfisicalClient {
     let resHeaders: Answer['headers'];
     try {
       const body = call.body === undefined ? undefined : JSON.stringify(call.body);
-      const dispatcher = await this.customDispatcher();
-      if (dispatcher) {
-        const { request } = await import('undici');
-        const res = await request(url, {
-          method: call.method,
-          headers,
-          body,
-          dispatcher,
-          signal: ac.signal,
-        });
-        status = res.statusCode;
-        resHeaders = res.headers;
-        text = await this.readBody(res.body, call.route);
-      } else {
-        const res = await this.nodeRequest(url, call.method, headers, body, ac.signal);
-        status = res.statusCode ?? 0;
-        resHeaders = res.headers;
-        text = await this.readBody(res, call.route);
-      }
+      const res = await this.transport.request({
+        method: call.method,
+        url,
+        headers,
+        body,
+        signal: ac.signal,
+      });
+      status = res.status;
+      resHeaders = res.headers;
+      text = await this.readBody(res.body, call.route);
     } catch (err) {
       if (err instanceof ReloaderError) throw err;
       const where = `Infisical ${call.method} ${call.route}`;
@@ -413,12 +428,11 @@ export class InfisicalClient {
         );
       }
       // undici may wrap the network error (`cause`); node:http reports it directly.
-      const code =
-        (err as { code?: unknown }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
+      const code = errorCode(err);
       this.logger.debug({ route: call.route, attempt, code }, 'connection failed');
       throw new ReloaderError(
         'RLD_ERR_INFISICAL_NETWORK',
-        `${where}: connection failed${typeof code === 'string' ? ` (${code})` : ''}`,
+        `${where}: connection failed${code !== undefined ? ` (${code})` : ''}`,
         { cause: err, details: { route: call.route } },
       );
     } finally {
@@ -456,44 +470,6 @@ export class InfisicalClient {
   }
 
   /**
-   * One request through `node:http(s)`; resolves with the response (body unread) once the
-   * headers are in. Aborting `signal` destroys the request, or the response while its body is
-   * being read (the body's iterator then rejects).
-   */
-  private async nodeRequest(
-    url: string,
-    method: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-    signal: AbortSignal,
-  ): Promise<IncomingMessage> {
-    const secure = url.startsWith('https:');
-    const send = secure ? (await import('node:https')).request : httpRequest;
-    if (this.agent === undefined) {
-      const options = { keepAlive: true, timeout: 5_000 };
-      this.agent = secure
-        ? new (await import('node:https')).Agent(options)
-        : new HttpAgent(options);
-    }
-    const agent = this.agent;
-    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = send(url, { method, headers, agent, signal }, resolve);
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
-
-  /** The undici dispatcher to use, if any (the caller's, or an Agent trusting `caFile`). */
-  private async customDispatcher(): Promise<Dispatcher | undefined> {
-    if (this.dispatcher === undefined && this.ca !== undefined) {
-      const { Agent } = await import('undici');
-      this.dispatcher = new Agent({ connect: { ca: this.ca } });
-    }
-    return this.dispatcher;
-  }
-
-  /**
    * The body as text, decoded chunk by chunk. Never one buffer of the whole body: a listing of
    * 10,000 secrets is megabytes, and one malloc'd block that size (`Buffer.concat`) raises
    * glibc's mmap and trim thresholds for the rest of the process, so the freed space stays in
@@ -517,8 +493,7 @@ export class InfisicalClient {
 }
 
 function isUndiciTimeout(err: unknown): boolean {
-  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
-  const code = e?.code ?? e?.cause?.code;
+  const code = errorCode(err);
   return (
     code === 'UND_ERR_HEADERS_TIMEOUT' ||
     code === 'UND_ERR_BODY_TIMEOUT' ||

@@ -16,7 +16,7 @@
  * value known to the scrubber has been censored, and capped at 500 characters.
  */
 import { InfisicalHttpError } from '../errors.js';
-import type { Scrubber } from '../logger.js';
+import type { Scrubber } from '../secrets/scrubber.js';
 import { parseRetryAfter } from './retry.js';
 
 /** What kind of route a call is: decides the error code. */

@@ -8,13 +8,15 @@
  *    above `maxRetryAfterMs` stops the retries and rethrows: Infisical's rate-limit window is
  *    60 s, and sleeping longer than the cap inside one request would stall the caller, whose own
  *    lifecycle (token timers, the next event) is the better place to try again;
- * 2. otherwise `min(maxDelayMs, baseDelayMs × 2^(n-1))` with ±20 % jitter (the @infisical/sdk
- *    shape), never above `maxDelayMs`. ±20 % rather than full jitter keeps the delay predictable
- *    for operators reading logs while still spreading a fleet of sidecars apart.
+ * 2. otherwise the reloader's one backoff (util/backoff.ts): `min(maxDelayMs, baseDelayMs ×
+ *    2^(n-1))` with ±20 % jitter (the @infisical/sdk shape), never above `maxDelayMs`.
  *
  * `attempts` counts every call of `fn`, the first included. Errors for which `shouldRetry` is
  * false, and the error of the last attempt, are rethrown unchanged.
  */
+
+import { backoffDelay } from '../util/backoff.js';
+import { sleep as abortableSleep } from '../util/timers.js';
 
 /** Options of {@link withRetry}. */
 export interface RetryOptions {
@@ -38,38 +40,6 @@ export interface RetryOptions {
 
 /** Default cap for a server-given retry-after: Infisical's rate-limit window. */
 export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
-
-const JITTER = 0.2;
-
-/** A sleep that ends early (rejecting with the signal's reason) when `signal` aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** The backoff delay before retry `n` (1-based), without a server hint. */
-export function backoffDelayMs(
-  n: number,
-  opts: { baseDelayMs: number; maxDelayMs: number; random?: () => number },
-): number {
-  const exp = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** Math.max(0, n - 1));
-  const r = (opts.random ?? Math.random)();
-  const jittered = exp * (1 + JITTER * (2 * r - 1));
-  return Math.max(0, Math.min(opts.maxDelayMs, Math.round(jittered)));
-}
 
 /**
  * Parses an HTTP `retry-after` value: delta-seconds or an HTTP date. Returns milliseconds
@@ -107,7 +77,11 @@ export async function withRetry<T>(
         if (hinted > maxRetryAfter) throw err;
         delayMs = Math.max(0, hinted);
       } else {
-        delayMs = backoffDelayMs(attempt, opts);
+        delayMs = backoffDelay(
+          attempt,
+          { baseMs: opts.baseDelayMs, maxMs: opts.maxDelayMs },
+          opts.random,
+        );
       }
       opts.onRetry?.({ err, attempt, delayMs });
       await sleep(delayMs, opts.signal);

@@ -36,7 +36,8 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { CommandSpec, FileSpec, TargetSpec } from '../config/types.js';
 import { ReloaderError } from '../errors.js';
-import { scrubber, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import type { Scrubber } from '../secrets/scrubber.js';
 import { runCommand, type CommandOutcome } from '../reload/command.js';
 import {
   discardTemp,
@@ -71,6 +72,8 @@ export interface CommitResult {
 export interface CommitDeps {
   /** The daemon's logger; lines carry `target` through `targetLogger`. */
   logger: Logger;
+  /** The runtime's scrubber: check output passes through it before any log line or error. */
+  scrubber: Scrubber;
   /** Runs `target.check`; default: `runCommand(check.command, { timeoutMs })`. */
   runCheck?: (spec: CommandSpec) => Promise<CommandOutcome>;
   /** Lock tuning; `waitMs` defaults to 30 s plus the check's timeout. */
@@ -262,7 +265,11 @@ export async function commitTarget(
     const written = done.map((p) => p.destination);
     // (7)
     if (target.check === undefined) return { written, unchanged };
-    const check = await runCheckSafely(target.check, deps.runCheck ?? defaultRunCheck);
+    const check = await runCheckSafely(
+      target.check,
+      deps.runCheck ?? defaultRunCheck,
+      deps.scrubber,
+    );
     if (check.ok) return { written, unchanged, check };
     const restoreFailed = await restore(done, log);
     const argv0 = target.check.command[0] ?? '';
@@ -313,6 +320,7 @@ function defaultRunCheck(spec: CommandSpec): Promise<CommandOutcome> {
 async function runCheckSafely(
   spec: CommandSpec,
   run: (spec: CommandSpec) => Promise<CommandOutcome>,
+  scrubber: Scrubber,
 ): Promise<CommandOutcome> {
   let outcome: CommandOutcome;
   try {

@@ -11,7 +11,8 @@
 import { performance } from 'node:perf_hooks';
 import type { CommandSpec, ReloadSpec } from '../config/types.js';
 import { hasCode } from '../errors.js';
-import { scrubber, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import type { Scrubber } from '../secrets/scrubber.js';
 import { runCommand, type CommandOutcome } from './command.js';
 import { BODY_BYTES, httpReload } from './http.js';
 import { locateProcess, normalizeSignal, sendSignal } from './signal.js';
@@ -29,6 +30,8 @@ export interface ReloadOptions {
   /** True for the first render of this target since the reloader started. */
   firstRender: boolean;
   logger: Logger;
+  /** The runtime's scrubber: output and details pass through it. */
+  scrubber: Scrubber;
   /** Working directory of a command reload: the spec's folder, so relative paths match templates'. */
   cwd?: string;
 }
@@ -119,8 +122,8 @@ export async function runReload(spec: ReloadSpec, opts: ReloadOptions): Promise<
         // Scrub whole values before any line is cut, joined or shortened below.
         const outcome = {
           ...raw,
-          stdoutTail: scrubber.scrub(raw.stdoutTail),
-          stderrTail: scrubber.scrub(raw.stderrTail),
+          stdoutTail: opts.scrubber.scrub(raw.stdoutTail),
+          stderrTail: opts.scrubber.scrub(raw.stderrTail),
         };
         const argv0 = spec.command[0] ?? '';
         const said = wholeLines(outcome.stdoutTail, 300, true);
@@ -133,7 +136,7 @@ export async function runReload(spec: ReloadSpec, opts: ReloadOptions): Promise<
         const outcome = await httpReload(spec);
         let detail = outcome.detail;
         // the body is the first 512 bytes: its last line may be cut, so it is left out
-        const lines = scrubber.scrub(outcome.body).split('\n');
+        const lines = opts.scrubber.scrub(outcome.body).split('\n');
         if (outcome.body.length >= BODY_BYTES) lines.pop();
         const body = wholeLines(lines.join('\n'), 200, false);
         if (!outcome.ok && body !== '') detail += `: ${body}`;
@@ -148,7 +151,7 @@ export async function runReload(spec: ReloadSpec, opts: ReloadOptions): Promise<
   }
   const outcome: ReloadOutcome = {
     status: result.status,
-    detail: scrubber.scrub(result.detail),
+    detail: opts.scrubber.scrub(result.detail),
     durationMs: Math.round(performance.now() - started),
   };
   const line = { reload: spec.kind, ...outcome };

@@ -86,6 +86,17 @@ export class SecretSnapshot {
   }
 
   /**
+   * Index of the source whose value of `key` the merged view holds (the last source that has
+   * it), or undefined when no source has it. O(sources).
+   */
+  ownerOf(key: string): number | undefined {
+    for (let i = this.perSource.length - 1; i >= 0; i--) {
+      if ((this.perSource[i] as SecretMap).has(key)) return i;
+    }
+    return undefined;
+  }
+
+  /**
    * Replace the listings of some sources (index → map) and recompute the merge.
    * Returns the set of merged keys whose value changed (added, removed or different).
    */

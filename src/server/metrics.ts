@@ -10,11 +10,44 @@
  * value, never a token. The methods take no free-form text other than target names.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RelayOutcome } from '../channels/relay.js';
+import type { StreamState } from '../channels/subscription.js';
+import type { EventOutcome, EventType } from '../events/intake.js';
+import { packageVersion } from '../util/version.js';
 
 /** What became of one webhook delivery; `invalid` is a delivery rejected before it was parsed. */
-export type WebhookEventType = 'modified' | 'value' | 'test' | 'ignored' | 'invalid';
-export type WebhookOutcome =
-  'accepted' | 'replay' | 'ignored' | 'rejected_400' | 'rejected_401' | 'rejected_413';
+export type WebhookEventType = EventType;
+export type WebhookOutcome = EventOutcome;
+
+const WEBHOOK_TYPES: readonly WebhookEventType[] = [
+  'modified',
+  'value',
+  'test',
+  'ignored',
+  'invalid',
+];
+const WEBHOOK_OUTCOMES: readonly WebhookOutcome[] = [
+  'accepted',
+  'replay',
+  'ignored',
+  'rejected_400',
+  'rejected_401',
+  'rejected_413',
+];
+const RELAY_OUTCOMES: readonly RelayOutcome[] = [
+  'delivered',
+  'retried',
+  'failed',
+  'rejected',
+  'resolve_failed',
+];
+const STREAM_STATES: readonly StreamState[] = [
+  'connecting',
+  'connected',
+  'reconnecting',
+  'unavailable',
+  'stopped',
+];
 export type RenderOutcome = 'committed' | 'unchanged' | 'failed';
 export type ReloadOutcome = 'ok' | 'skipped' | 'failed';
 export type FetchOutcome = 'ok' | 'failed';
@@ -24,13 +57,17 @@ export const LATENCY_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ] as const;
 
-/** Prefix of every metric, including prom-client's process metrics. */
+/** Prefix of the reloader's own metrics (the process and Node.js metrics keep their standard names). */
 export const METRIC_PREFIX = 'reloader_';
 
 /**
  * All the reloader's metrics over one non-global registry. Cheap to construct; build one per
- * daemon (or per test). `collectDefaultMetrics` adds process metrics (`reloader_process_*`,
- * `reloader_nodejs_*`) to this registry only.
+ * daemon (or per test). `collectDefaultMetrics` adds the standard `process_*` and `nodejs_*`
+ * metrics, under the names stock dashboards expect, to this registry only.
+ *
+ * Conventions: counters end in `_total`, gauges never do; every failure series exists at 0 from
+ * the start (an alert on `rate(…{outcome="failed"}[5m]) > 0` sees a series before the first
+ * failure); `reloader_build_info` is 1 with the version and the Node.js version as labels.
  */
 export class Metrics {
   readonly registry: Registry;
@@ -44,6 +81,11 @@ export class Metrics {
   private readonly targetLastSuccess: Gauge<'target'>;
   private readonly targetUpGauge: Gauge<'target'>;
   private readonly readyGauge: Gauge;
+  private readonly relays: Counter<'outcome'>;
+  private readonly streamStates: Gauge<'project' | 'state'>;
+  private readonly streamFrames: Counter<'project' | 'kind'>;
+  private readonly streamConnects: Counter<'project' | 'outcome'>;
+  private readonly sourceUpGauge: Gauge<'source'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
@@ -81,7 +123,7 @@ export class Metrics {
     });
     this.eventToFile = new Histogram({
       name: `${p}event_to_file_seconds`,
-      help: 'Time from receiving a change event to the new files being committed.',
+      help: 'Time from receiving a change event to the new files being on disk (the reload not included).',
       buckets: [...LATENCY_BUCKETS],
       registers,
     });
@@ -109,8 +151,50 @@ export class Metrics {
       registers,
     });
     this.readyGauge.set(0);
+    this.relays = new Counter({
+      name: `${p}peer_relay_total`,
+      help: 'Deliveries forwarded to a peer replica, by outcome (retried counts each retry).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.streamStates = new Gauge({
+      name: `${p}event_stream_state`,
+      help: '1 for the current state of each Event Subscriptions stream (unavailable = plan, permission or stream limit).',
+      labelNames: ['project', 'state'],
+      registers,
+    });
+    this.streamFrames = new Counter({
+      name: `${p}event_stream_frames_total`,
+      help: 'Event Subscriptions frames received, by kind (change, ping, error).',
+      labelNames: ['project', 'kind'],
+      registers,
+    });
+    this.streamConnects = new Counter({
+      name: `${p}event_stream_connects_total`,
+      help: 'Event Subscriptions connection attempts by outcome.',
+      labelNames: ['project', 'outcome'],
+      registers,
+    });
+    this.sourceUpGauge = new Gauge({
+      name: `${p}source_up`,
+      help: '1 when the last listing of the source succeeded, 0 when it failed.',
+      labelNames: ['source'],
+      registers,
+    });
+    const buildInfo = new Gauge({
+      name: `${p}build_info`,
+      help: 'Always 1; the labels carry the version and the Node.js version.',
+      labelNames: ['version', 'node'],
+      registers,
+    });
+    buildInfo.set({ version: packageVersion(), node: process.versions.node }, 1);
+    for (const type of WEBHOOK_TYPES) {
+      for (const outcome of WEBHOOK_OUTCOMES) this.webhookEvents.inc({ type, outcome }, 0);
+    }
+    for (const outcome of ['ok', 'failed'] as const) this.fetches.inc({ outcome }, 0);
+    for (const outcome of RELAY_OUTCOMES) this.relays.inc({ outcome }, 0);
     if (opts.defaultMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry, prefix: p });
+      collectDefaultMetrics({ register: this.registry });
     }
   }
 
@@ -182,6 +266,37 @@ export class Metrics {
   /** Whether the last pass over `target` succeeded. */
   targetUp(target: string, up: boolean): void {
     this.targetUpGauge.set({ target }, up ? 1 : 0);
+  }
+
+  /** One forward to a peer. */
+  relay(outcome: RelayOutcome): void {
+    this.relays.inc({ outcome });
+  }
+
+  /** The state of a project's event stream (one state at 1, the others at 0). */
+  streamState(project: string, state: StreamState): void {
+    for (const s of STREAM_STATES)
+      this.streamStates.set({ project, state: s }, s === state ? 1 : 0);
+    for (const kind of ['change', 'ping', 'error'] as const)
+      this.streamFrames.inc({ project, kind }, 0);
+    for (const outcome of ['ok', 'failed', 'unavailable'] as const) {
+      this.streamConnects.inc({ project, outcome }, 0);
+    }
+  }
+
+  /** One frame of a project's event stream. */
+  streamFrame(project: string, kind: 'change' | 'ping' | 'error'): void {
+    this.streamFrames.inc({ project, kind });
+  }
+
+  /** One connection attempt of a project's event stream. */
+  streamConnect(project: string, outcome: 'ok' | 'failed' | 'unavailable'): void {
+    this.streamConnects.inc({ project, outcome });
+  }
+
+  /** Whether the last listing of a source (`projectId/environment/path`) succeeded. */
+  sourceUp(source: string, up: boolean): void {
+    this.sourceUpGauge.set({ source }, up ? 1 : 0);
   }
 
   /** Mirrors `/readyz`. */

@@ -18,6 +18,8 @@ infisical:
   renewAt: 0.8
   caFile: /etc/ssl/certs/infisical-ca.pem
   timeout: 10s
+  eventSubscription:
+    enabled: true
 
 sources:
   - projectId: \${INFISICAL_PROJECT_ID}
@@ -33,7 +35,11 @@ webhook:
   secretFile: /var/run/reloader/webhook-secret
   maxAge: 5m
   allowUnsigned: false
-  payloadValues: apply
+  payloadValues: refetch
+  peers: { dns: my-svc-reloader-peers.my-ns.svc.cluster.local }
+
+admin:
+  listen: 0.0.0.0:9090
 
 defaults:
   mode: "0600"
@@ -75,6 +81,12 @@ describe('the README reloader.yaml example', () => {
       renewAt: 0.8,
       caFile: '/etc/ssl/certs/infisical-ca.pem',
       timeoutMs: 10_000,
+      eventSubscription: {
+        enabled: true,
+        heartbeatTimeoutMs: 45_000,
+        reconnectMinMs: 1000,
+        reconnectMaxMs: 60_000,
+      },
     });
     assert.deepEqual(spec.sources, [
       {
@@ -92,8 +104,10 @@ describe('the README reloader.yaml example', () => {
       secretFile: '/var/run/reloader/webhook-secret',
       maxAgeMs: 300_000,
       allowUnsigned: false,
-      payloadValues: 'apply',
+      payloadValues: 'refetch',
+      peers: { dns: 'my-svc-reloader-peers.my-ns.svc.cluster.local', timeoutMs: 2000 },
     });
+    assert.deepEqual(spec.admin, { listen: { host: '0.0.0.0', port: 9090 } });
     assert.deepEqual(spec.defaults, { mode: 0o600, wait: { minMs: 200, maxMs: 2000 } });
     const [target] = spec.targets;
     assert.ok(target);
@@ -161,6 +175,12 @@ describe('defaults', () => {
       },
       renewAt: 0.8,
       timeoutMs: 10_000,
+      eventSubscription: {
+        enabled: false,
+        heartbeatTimeoutMs: 45_000,
+        reconnectMinMs: 1000,
+        reconnectMaxMs: 60_000,
+      },
     });
     assert.deepEqual(spec.sources, [
       {
@@ -177,8 +197,9 @@ describe('defaults', () => {
       path: '/infisical/webhook',
       maxAgeMs: 300_000,
       allowUnsigned: false,
-      payloadValues: 'apply',
+      payloadValues: 'refetch',
     });
+    assert.deepEqual(spec.admin, { listen: { host: '0.0.0.0', port: 9090 } });
     assert.deepEqual(spec.defaults, { mode: 0o600, wait: { minMs: 200, maxMs: 2000 } });
     assert.deepEqual(spec.targets[0]?.files[0], {
       contents: 'hello',
@@ -592,5 +613,70 @@ describe('loadSpec and resolveConfigPath', () => {
     assert.equal(resolveConfigPath(undefined, { RELOADER_CONFIG: '' }), resolve('reloader.yaml'));
     assert.equal(resolveConfigPath(undefined, {}), resolve('reloader.yaml'));
     assert.equal(resolveConfigPath('conf/r.yaml', {}), resolve('conf/r.yaml'));
+  });
+});
+
+describe('part two: peers, admin listener, event subscriptions', () => {
+  test('peers by addresses, with and without ports, IPv6 in brackets; port and timeout', () => {
+    const spec = parse(
+      'webhook:\n  peers:\n    addresses: ["10.0.0.5", "10.0.0.6:8081", "[fd00::7]:8082", "fd00::8"]\n    port: 8080\n    timeout: 500ms\n' +
+        TARGETS,
+    );
+    assert.deepEqual(spec.webhook.peers, {
+      addresses: [
+        { host: '10.0.0.5' },
+        { host: '10.0.0.6', port: 8081 },
+        { host: 'fd00::7', port: 8082 },
+        { host: 'fd00::8' },
+      ],
+      port: 8080,
+      timeoutMs: 500,
+    });
+  });
+
+  test('peers needs exactly one of dns and addresses', () => {
+    assert.throws(
+      () => parse('webhook:\n  peers:\n    dns: a.b\n    addresses: [x]\n' + TARGETS),
+      (err: unknown) =>
+        err instanceof Error &&
+        /webhook\.peers takes exactly one of dns, addresses/.test(err.message),
+    );
+    assert.throws(
+      () => parse('webhook:\n  peers:\n    port: 1\n' + TARGETS),
+      (err: unknown) =>
+        err instanceof Error && /webhook\.peers needs one of: dns, addresses/.test(err.message),
+    );
+    assert.throws(
+      () => parse('webhook:\n  peers:\n    addresses: ["10.0.0.1:99999"]\n' + TARGETS),
+      (err: unknown) =>
+        err instanceof Error && /webhook\.peers\.addresses\[0\].*out of range/.test(err.message),
+    );
+  });
+
+  test('the admin listener must not share the webhook port', () => {
+    assert.throws(
+      () => parse('webhook:\n  listen: 0.0.0.0:8080\nadmin:\n  listen: 127.0.0.1:8080\n' + TARGETS),
+      (err: unknown) => err instanceof Error && /admin\.listen.*different ports/.test(err.message),
+    );
+    const ok = parse('webhook:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n' + TARGETS);
+    assert.deepEqual(ok.admin.listen, { host: '127.0.0.1', port: 0 });
+  });
+
+  test('eventSubscription: enabled, heartbeat timeout and reconnect backoff', () => {
+    const spec = parse(
+      'infisical:\n  eventSubscription:\n    enabled: true\n    heartbeatTimeout: 2s\n    reconnect: { min: 100ms, max: 5s }\n' +
+        TARGETS,
+    );
+    assert.deepEqual(spec.infisical.eventSubscription, {
+      enabled: true,
+      heartbeatTimeoutMs: 2000,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 5000,
+    });
+    assert.throws(
+      () =>
+        parse('infisical:\n  eventSubscription:\n    reconnect: { min: 5s, max: 1s }\n' + TARGETS),
+      (err: unknown) => err instanceof Error && /max at least min/.test(err.message),
+    );
   });
 });

@@ -78,6 +78,7 @@ async function runScenario(t: TestContext, s: Scenario): Promise<void> {
     INFISICAL_PROJECT_ID: PROJECT,
     INFISICAL_ENVIRONMENT: ENV,
     RELOADER_LISTEN: '127.0.0.1:0',
+    RELOADER_ADMIN_LISTEN: '127.0.0.1:0',
     RELOADER_WEBHOOK_SECRET_FILE: join(dir, 'webhook-secret'),
     APP_CONFIG: config,
     APP_PID_FILE: pidFile,
@@ -123,10 +124,20 @@ async function runScenario(t: TestContext, s: Scenario): Promise<void> {
       value: v2,
     });
   } else {
+    // The integration guide's value event, taken as a notification (payloadValues: refetch,
+    // the default): the new value is read from Infisical, never from the body.
+    local.setSecret({
+      projectId: PROJECT,
+      environment: ENV,
+      path: '/',
+      key: 'DB_PASSWORD',
+      value: v2,
+    });
     const status = await daemon.signedEvent(
       {
         event: 'secret.rotated',
-        payload: { secretKey: 'DB_PASSWORD', secretValue: v2, rotation: true },
+        timestamp: Date.now(),
+        payload: { secretKey: 'DB_PASSWORD', secretValue: 'not-the-value-0000', rotation: true },
       },
       WEBHOOK_SECRET,
     );

@@ -30,6 +30,14 @@ export interface TargetStatus {
   lastReload?: { status: string; detail: string };
 }
 
+/** The admin listener's URL from the daemon's `ready to serve` log line. */
+export function adminUrlOf(stderr: string): string {
+  const admin = /"admin":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stderr)?.[1];
+  if (admin === undefined)
+    throw new Error(`no admin URL in the daemon's log: ${stderr.slice(-800)}`);
+  return admin;
+}
+
 /**
  * `infisical-reloader run --config spec` as a real process (the built CLI), ready: listening
  * (port parsed from its log line), `/readyz` 200 (every target's files in place) and every
@@ -52,8 +60,9 @@ export async function startDaemon(
     },
     { what: 'the daemon to listen', timeoutMs: 15_000 },
   );
+  const admin = adminUrlOf(proc.output().stderr);
   const get = async (path: string) => {
-    const res = await request(`${url}${path}`);
+    const res = await request(`${admin}${path}`);
     return { status: res.statusCode, text: await res.body.text() };
   };
   await waitFor(async () => (await get('/readyz')).status === 200, {
@@ -82,7 +91,11 @@ export async function startDaemon(
         body: text,
         headers: {
           'content-type': 'application/json',
-          'x-infisical-signature': signWebhook(text, secret, Date.now()),
+          'x-infisical-signature': signWebhook(
+            text,
+            secret,
+            (body as { timestamp?: number }).timestamp ?? Date.now(),
+          ),
         },
       });
       await res.body.text();

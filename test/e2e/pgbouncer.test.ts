@@ -85,6 +85,8 @@ sources:
 webhook:
   listen: 127.0.0.1:0
   secretFile: webhook-secret
+admin:
+  listen: 127.0.0.1:0
 defaults:
   wait: { min: 20ms, max: 200ms }
 targets:

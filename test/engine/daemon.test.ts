@@ -193,7 +193,7 @@ test('a template that enumerates every secret is re-rendered when a key is added
   url: ${local.url}
   auth: { universal: { clientId: cid, clientSecret: csecret-123456 } }
 sources: [ { projectId: p1, environment: prod, path: / } ]
-webhook: { allowUnsigned: true }
+webhook: { allowUnsigned: true, payloadValues: apply }
 defaults: { wait: { min: 10ms, max: 100ms } }
 targets:
   - name: all

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReadersIndex } from '../../src/engine/daemon.js';
+import { ReadersIndex } from '../../src/engine/readers-index.js';
 
 test('readers are added, de-duplicated and removed across the one-name and Set forms', () => {
   const index = new ReadersIndex();

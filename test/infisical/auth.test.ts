@@ -145,7 +145,7 @@ test('fake clock: renew at 80 % of the TTL, use the renewed token, re-login when
     t,
     client,
     { kind: 'kubernetes', identityId: 'id-1', tokenPath: saPath },
-    { now: clock.now, timers: clock.timers },
+    { timers: clock.timers },
   );
   tm.start();
   assert.deepEqual(clock.armed(), [], 'no timer before the first login');
@@ -199,7 +199,6 @@ test('fake clock: when max TTL is shorter than the TTL the token expires at the 
     client,
     { kind: 'universal', clientId: 'c', clientSecret: 's3cret' },
     {
-      now: clock.now,
       timers: clock.timers,
     },
   );
@@ -222,7 +221,6 @@ test('fake clock: max TTL 0 renews forever; TTL 0 arms no timer at all', async (
     client,
     { kind: 'universal', clientId: 'c', clientSecret: 's3cret' },
     {
-      now: clock.now,
       timers: clock.timers,
     },
   );
@@ -242,7 +240,6 @@ test('fake clock: max TTL 0 renews forever; TTL 0 arms no timer at all', async (
     newClient(t, fake0.url),
     { kind: 'universal', clientId: 'c', clientSecret: 's3cret' },
     {
-      now: clock0.now,
       timers: clock0.timers,
     },
   );
@@ -268,7 +265,6 @@ test('fake clock: a renew refused with 401 falls back to one fresh login', async
     client,
     { kind: 'universal', clientId: 'c', clientSecret: 's3cret' },
     {
-      now: clock.now,
       timers: clock.timers,
     },
   );
@@ -296,8 +292,9 @@ test('fake clock: renew failures back off (1 s, 2 s) without spinning, then succ
     client,
     { kind: 'universal', clientId: 'c', clientSecret: 's3cret' },
     {
-      now: clock.now,
       timers: clock.timers,
+      // no jitter: the test reads the exact due times
+      backoff: { baseMs: 1000, maxMs: 30_000, jitter: 0 },
     },
   );
   tm.start();
@@ -325,7 +322,6 @@ test('fake clock: renew failures back off (1 s, 2 s) without spinning, then succ
     newClient(t, fake2.url),
     { kind: 'universal', clientId: 'c', clientSecret: 's3cret' },
     {
-      now: clock2.now,
       timers: clock2.timers,
     },
   );
@@ -444,7 +440,7 @@ test('universal: the client secret file is re-read at every login', async (t) =>
     t,
     newClient(t, fake.url),
     { kind: 'universal', clientId: 'cid', clientSecretFile: secretFile },
-    { now: clock.now, timers: clock.timers },
+    { timers: clock.timers },
   );
   tm.start();
   await tm.token();
@@ -478,7 +474,6 @@ test('static token: never logs in or renews; tokenFile is re-read; withToken ret
     client,
     { kind: 'token', tokenFile: file },
     {
-      now: clock.now,
       timers: clock.timers,
     },
   );

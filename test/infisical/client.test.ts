@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InfisicalClient, type InfisicalClientOptions } from '../../src/infisical/client.js';
 import { InfisicalHttpError, ReloaderError } from '../../src/errors.js';
-import { Scrubber, createLogger } from '../../src/logger.js';
+import { Scrubber, createLogger, silentLogger } from '../../src/logger.js';
+import { openSession } from '../../src/infisical/session.js';
+import type { InfisicalSpec } from '../../src/config/types.js';
 import type { SourceSpec } from '../../src/config/types.js';
 import {
   captureLines,
@@ -502,6 +504,7 @@ test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno', async
     baseUrl: `http://127.0.0.1:${port}/api`,
     timeoutMs: 1000,
     retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 5 },
+    scrubber: new Scrubber(),
   });
   t.after(() => client.close());
   const err = await rejectsWith(client.loginUniversal('c', 's'), 'RLD_ERR_INFISICAL_NETWORK');
@@ -643,21 +646,39 @@ test('caFile: TLS to a server with a private CA works only with that CA', async 
   const baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
   const retry = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
 
-  const trusted = new InfisicalClient({
+  const infisical = (caFile?: string): InfisicalSpec => ({
+    url: baseUrl,
+    auth: { kind: 'token', token: 'static-token-123' },
+    renewAt: 0.8,
+    timeoutMs: 2000,
+    ...(caFile !== undefined ? { caFile } : {}),
+    eventSubscription: {
+      enabled: false,
+      heartbeatTimeoutMs: 45_000,
+      reconnectMinMs: 1000,
+      reconnectMaxMs: 60_000,
+    },
+  });
+  const deps = { logger: silentLogger(), scrubber: new Scrubber() };
+  const trusted = await openSession(infisical(join(dir, 'cert.pem')), deps);
+  t.after(() => trusted.close());
+  assert.equal((await trusted.client.renew('tok')).accessToken, 'tok-new-1');
+
+  const untrusted = new InfisicalClient({
     baseUrl,
     timeoutMs: 2000,
-    caFile: join(dir, 'cert.pem'),
     retry,
+    scrubber: new Scrubber(),
   });
-  t.after(() => trusted.close());
-  assert.equal((await trusted.renew('tok')).accessToken, 'tok-new-1');
-
-  const untrusted = new InfisicalClient({ baseUrl, timeoutMs: 2000, retry });
   t.after(() => untrusted.close());
   await rejectsWith(untrusted.renew('tok'), 'RLD_ERR_INFISICAL_NETWORK');
 
-  assert.throws(
-    () => new InfisicalClient({ baseUrl, timeoutMs: 1, caFile: join(dir, 'missing.pem') }),
-    (err: unknown) => err instanceof ReloaderError && /missing\.pem/.test(err.message),
+  // An unreadable caFile is one coded error from openSession (no I/O in any constructor).
+  await assert.rejects(
+    openSession(infisical(join(dir, 'missing.pem')), deps),
+    (err: unknown) =>
+      err instanceof ReloaderError &&
+      err.code === 'RLD_ERR_INFISICAL_NETWORK' &&
+      /missing\.pem \(ENOENT\)/.test(err.message),
   );
 });

@@ -1,11 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  backoffDelayMs,
-  parseRetryAfter,
-  withRetry,
-  type RetryOptions,
-} from '../../src/infisical/retry.js';
+import { parseRetryAfter, withRetry, type RetryOptions } from '../../src/infisical/retry.js';
 
 class Retryable extends Error {
   constructor(readonly after?: number) {
@@ -93,24 +88,6 @@ test('a server retry-after is waited exactly; above the cap it is rethrown witho
   );
   assert.equal(calls2, 1);
   assert.deepEqual(o2.waits, []);
-});
-
-test('backoff is capped at maxDelayMs and jitter stays within ±20 %', () => {
-  const base = { baseDelayMs: 100, maxDelayMs: 1000 };
-  assert.equal(backoffDelayMs(1, { ...base, random: () => 0 }), 80);
-  assert.equal(backoffDelayMs(1, { ...base, random: () => 0.999999 }), 120);
-  assert.equal(backoffDelayMs(3, { ...base, random: () => 0.5 }), 400);
-  assert.equal(
-    backoffDelayMs(10, { ...base, random: () => 0.999999 }),
-    1000,
-    'cap holds after jitter',
-  );
-  assert.equal(backoffDelayMs(10, { ...base, random: () => 0 }), 800);
-  for (let n = 1; n < 8; n++) {
-    const d = backoffDelayMs(n, base);
-    const exp = Math.min(1000, 100 * 2 ** (n - 1));
-    assert.ok(d >= exp * 0.8 - 1 && d <= Math.min(1000, exp * 1.2 + 1), `n=${n} d=${d}`);
-  }
 });
 
 test('parseRetryAfter reads seconds and HTTP dates', () => {

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
-import type { Timers } from '../../src/infisical/auth.js';
+import type { Timers } from '../../src/util/timers.js';
 
 export interface Seen {
   method: string;
@@ -119,6 +119,7 @@ export class FakeClock {
   readonly now = (): number => this.t;
 
   readonly timers: Timers = {
+    now: () => this.t,
     setTimeout: (fn, ms) => {
       const id = ++this.seq;
       this.pending.set(id, { at: this.t + ms, fn });

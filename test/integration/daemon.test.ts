@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { adminUrlOf } from '../e2e/daemon.js';
 import { signWebhook } from '../../src/events/signature.js';
 import {
   assertNoSecrets,
@@ -95,6 +96,8 @@ webhook:
   listen: 127.0.0.1:0
   secretFile: webhook-secret
   payloadValues: apply
+admin:
+  listen: 127.0.0.1:0
 defaults:
   wait: ${opts.wait ?? '{ min: 50ms, max: 500ms }'}
 targets:
@@ -115,6 +118,7 @@ ${opts.extraTargets ?? ''}`,
     () => proc.output().stderr.match(/"url":"(http:\/\/127\.0\.0\.1:\d+)","path"/)?.[1],
     { what: 'the daemon to listen', timeoutMs: 15_000 },
   );
+  const admin = adminUrlOf(proc.output().stderr);
   const d: Daemon = {
     dir,
     spec,
@@ -133,7 +137,8 @@ ${opts.extraTargets ?? ''}`,
       }
     },
     async post(path, body, headers = {}) {
-      const res = await request(`${url}${path}`, {
+      const base = path === '/infisical/webhook' ? url : admin;
+      const res = await request(`${base}${path}`, {
         method: 'POST',
         body,
         headers: { 'content-type': 'application/json', ...headers },
@@ -142,7 +147,7 @@ ${opts.extraTargets ?? ''}`,
       return { status: res.statusCode, json: text ? JSON.parse(text) : undefined };
     },
     async get(path) {
-      const res = await request(`${url}${path}`);
+      const res = await request(`${admin}${path}`);
       return { status: res.statusCode, text: await res.body.text() };
     },
     async signedEvent(body) {
@@ -226,12 +231,14 @@ test('a burst of 40 signed value events gives one render and one reload; bad sig
     '/infisical/webhook',
     JSON.stringify({
       event: 'secret.updated',
+      timestamp: Date.now(),
       payload: { secretKey: 'DB_PASSWORD', secretValue: 'forged' },
     }),
   );
   assert.equal(unsigned.status, 401);
   const forged = JSON.stringify({
     event: 'secret.updated',
+    timestamp: Date.now(),
     payload: { secretKey: 'DB_PASSWORD', secretValue: 'forged' },
   });
   const bad = await d.post('/infisical/webhook', forged, {
@@ -241,6 +248,7 @@ test('a burst of 40 signed value events gives one render and one reload; bad sig
   for (let i = 0; i < 40; i++) {
     const res = await d.signedEvent({
       event: 'secret.rotated',
+      timestamp: Date.now(),
       payload: { secretKey: 'DB_PASSWORD', secretValue: `${PW2}-${i}`, rotation: true },
     });
     assert.equal(res.status, 200);
@@ -265,6 +273,7 @@ test('a deleted key fails the target loudly and keeps its last good file; other 
   await waitFor(async () => (await d.get('/readyz')).status === 200, { what: 'ready' });
   const res = await d.signedEvent({
     event: 'secret.deleted',
+    timestamp: Date.now(),
     payload: { secretKey: 'DB_PASSWORD' },
   });
   assert.equal(res.status, 200);
@@ -289,6 +298,7 @@ test('a deleted key fails the target loudly and keeps its last good file; other 
   // the token target still follows changes
   await d.signedEvent({
     event: 'secret.updated',
+    timestamp: Date.now(),
     payload: { secretKey: 'API_TOKEN', secretValue: `${TOKEN_VALUE}-v2` },
   });
   await waitFor(async () => (await fileOf(d, 'out/token.env')).includes(`${TOKEN_VALUE}-v2`), {
@@ -297,6 +307,7 @@ test('a deleted key fails the target loudly and keeps its last good file; other 
   // putting the key back heals the failed target
   await d.signedEvent({
     event: 'secret.created',
+    timestamp: Date.now(),
     payload: { secretKey: 'DB_PASSWORD', secretValue: PW2 },
   });
   await waitFor(async () => (await fileOf(d, 'out/userlist.txt')).includes(PW2), {

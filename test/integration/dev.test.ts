@@ -28,7 +28,7 @@ test('dev: renders the quickstart, re-renders and reloads after an edit of the s
   });
   const port = await freePort();
   const proc = startCli(t, ['dev', '--config', join(dir, 'reloader.yaml')], {
-    env: { RELOADER_PORT: String(port) },
+    env: { RELOADER_PORT: String(port), RELOADER_ADMIN_PORT: '0' },
   });
   const appEnv = join(dir, 'out', 'app.env');
   await waitFor(

@@ -12,9 +12,11 @@ import type { CommandSpec, FileSpec, TargetSpec } from '../../src/config/types.j
 import { commitTarget, contentHash, type RenderedFile } from '../../src/output/commit.js';
 import { acquireLock } from '../../src/output/lock.js';
 import { hasCode } from '../../src/errors.js';
-import { scrubber, silentLogger } from '../../src/logger.js';
+import { Scrubber, silentLogger } from '../../src/logger.js';
 
 const logger = silentLogger();
+/** The runtime's scrubber these tests share (canaries are added to it). */
+const scrubber = new Scrubber();
 let root: string;
 before(async () => {
   root = await fsp.mkdtemp(path.join(os.tmpdir(), 'rld-commit-'));
@@ -108,6 +110,7 @@ test('writes every file with its exact mode; identical output is not written aga
   const target = targetSpec(files, { command: ['true'], timeoutMs: 1000 });
   const first = await commitTarget(target, render(files, ['CERT\n', 'KEY\n', 'CONF\n']), {
     logger,
+    scrubber,
     runCheck,
   });
   assert.deepEqual(
@@ -123,6 +126,7 @@ test('writes every file with its exact mode; identical output is not written aga
   const before = await Promise.all(files.map((f) => fsp.stat(f.destination)));
   const second = await commitTarget(target, render(files, ['CERT\n', 'KEY\n', 'CONF\n']), {
     logger,
+    scrubber,
     runCheck,
   });
   assert.deepEqual(second, { written: [], unchanged: files.map((f) => f.destination) });
@@ -140,21 +144,30 @@ test('a changed mode alone, or a changed owner, is a change; only that file is w
   const dir = await freshDir();
   const a = fileSpec(path.join(dir, 'a'));
   const b = fileSpec(path.join(dir, 'b'));
-  await commitTarget(targetSpec([a, b]), render([a, b], ['A', 'B']), { logger });
+  await commitTarget(targetSpec([a, b]), render([a, b], ['A', 'B']), { logger, scrubber });
   const a2 = { ...a, mode: 0o640 };
-  const r = await commitTarget(targetSpec([a2, b]), render([a2, b], ['A', 'B']), { logger });
+  const r = await commitTarget(targetSpec([a2, b]), render([a2, b], ['A', 'B']), {
+    logger,
+    scrubber,
+  });
   assert.deepEqual(r.written, [a.destination]);
   assert.deepEqual(r.unchanged, [b.destination]);
   assert.equal((await fsp.stat(a.destination)).mode & 0o7777, 0o640);
 
   if (process.geteuid?.() === 0) {
     const b2 = { ...b, uid: 65534, gid: 65534 };
-    const r2 = await commitTarget(targetSpec([a2, b2]), render([a2, b2], ['A', 'B']), { logger });
+    const r2 = await commitTarget(targetSpec([a2, b2]), render([a2, b2], ['A', 'B']), {
+      logger,
+      scrubber,
+    });
     assert.deepEqual(r2.written, [b.destination]);
     const st = await fsp.stat(b.destination);
     assert.equal(st.uid, 65534);
     assert.equal(st.gid, 65534);
-    const r3 = await commitTarget(targetSpec([a2, b2]), render([a2, b2], ['A', 'B']), { logger });
+    const r3 = await commitTarget(targetSpec([a2, b2]), render([a2, b2], ['A', 'B']), {
+      logger,
+      scrubber,
+    });
     assert.deepEqual(r3.written, []);
   }
 });
@@ -175,6 +188,7 @@ test('the check runs against the new files in place and its outcome is returned'
   };
   const r = await commitTarget(targetSpec([a, b], check), render([a, b], ['v2\n', 'v2\n']), {
     logger,
+    scrubber,
   });
   assert.equal(r.check?.ok, true, r.check?.stderrTail);
   assert.equal(r.check?.stdoutTail, 'checked\n');
@@ -197,6 +211,7 @@ test('a check that globs the directory (nginx: include conf.d/*;) sees only the 
   };
   const r = await commitTarget(targetSpec([a, b], check), render([a, b], ['A\n', 'B\n']), {
     logger,
+    scrubber,
   });
   assert.equal(r.check?.ok, true, r.check?.stderrTail);
   assert.deepEqual(r.check?.stdoutTail.split('\n').filter(Boolean).sort(), [
@@ -223,6 +238,7 @@ test('a failing check restores old bytes, old mode and owner, removes new files,
   await assert.rejects(
     commitTarget(targetSpec([a, b], check), render([a, b], [`password ${canary}\n`, 'new b\n']), {
       logger,
+      scrubber,
     }),
     (err: unknown) => {
       assert.ok(hasCode(err, 'RLD_ERR_CHECK'), String(err));
@@ -259,7 +275,7 @@ test('a check that hangs past its timeout is killed and the old files are restor
   const check = { command: ['sleep', '30'], timeoutMs: 200 };
   const started = Date.now();
   await assert.rejects(
-    commitTarget(targetSpec([a], check), render([a], ['new\n']), { logger }),
+    commitTarget(targetSpec([a], check), render([a], ['new\n']), { logger, scrubber }),
     (err: unknown) => {
       assert.ok(hasCode(err, 'RLD_ERR_CHECK'));
       assert.equal(err.details.timedOut, true);
@@ -283,6 +299,7 @@ test('a check runner that throws counts as a failed check (restored, RLD_ERR_CHE
   await assert.rejects(
     commitTarget(targetSpec([a], { command: ['x'], timeoutMs: 100 }), render([a], ['new\n']), {
       logger,
+      scrubber,
       runCheck,
     }),
     (err: unknown) =>
@@ -328,6 +345,7 @@ test('a write failing midway restores the files already written and writes no fu
       render(files, ['A', 'B', 'C', 'D']),
       {
         logger,
+        scrubber,
         runCheck,
       },
     ),
@@ -355,12 +373,18 @@ test('a parent that is a file, or missing with createDirs false, fails before an
   await fsp.writeFile(path.join(dir, 'plain'), 'x');
   const underFile = fileSpec(path.join(dir, 'plain', 'b.conf'));
   await assert.rejects(
-    commitTarget(targetSpec([a, underFile]), render([a, underFile], ['A', 'B']), { logger }),
+    commitTarget(targetSpec([a, underFile]), render([a, underFile], ['A', 'B']), {
+      logger,
+      scrubber,
+    }),
     (err: unknown) => hasCode(err, 'RLD_ERR_WRITE') && /ENOTDIR|EEXIST/.test(err.message),
   );
   const noParent = fileSpec(path.join(dir, 'missing', 'c.conf'), { createDirs: false });
   await assert.rejects(
-    commitTarget(targetSpec([a, noParent]), render([a, noParent], ['A', 'C']), { logger }),
+    commitTarget(targetSpec([a, noParent]), render([a, noParent], ['A', 'C']), {
+      logger,
+      scrubber,
+    }),
     (err: unknown) => hasCode(err, 'RLD_ERR_WRITE') && /createDirs/.test(err.message),
   );
   assert.equal(await exists(a.destination), false);
@@ -373,7 +397,7 @@ test('a commit waits while another holder has the lock of one of its destination
   const a = fileSpec(path.join(dir, 'a.conf'));
   const b = fileSpec(path.join(dir, 'b.conf'));
   const release = await acquireLock(b.destination);
-  const commit = commitTarget(targetSpec([a, b]), render([a, b], ['A', 'B']), { logger });
+  const commit = commitTarget(targetSpec([a, b]), render([a, b], ['A', 'B']), { logger, scrubber });
   assert.ok(await stillPending(commit, 250), 'the commit must wait for the lock');
   assert.equal(await exists(a.destination), false, 'nothing written while waiting');
   await release();
@@ -398,8 +422,8 @@ test('two commits of the same target in parallel never interleave (check include
   };
   const target = targetSpec([a], check);
   const [r1, r2] = await Promise.all([
-    commitTarget(target, render([a], ['one']), { logger }),
-    commitTarget(target, render([a], ['two']), { logger }),
+    commitTarget(target, render([a], ['one']), { logger, scrubber }),
+    commitTarget(target, render([a], ['two']), { logger, scrubber }),
   ]);
   assert.equal(r1.written.length + r2.written.length, 2);
   const lines = (await fsp.readFile(log, 'utf8')).trim().split('\n');
@@ -415,7 +439,7 @@ test('one destination twice in a target is refused', async () => {
   const dir = await freshDir();
   const a = fileSpec(path.join(dir, 'a.conf'));
   await assert.rejects(
-    commitTarget(targetSpec([a, a]), render([a, a], ['1', '2']), { logger }),
+    commitTarget(targetSpec([a, a]), render([a, a], ['1', '2']), { logger, scrubber }),
     (err: unknown) => hasCode(err, 'RLD_ERR_INTERNAL'),
   );
 });

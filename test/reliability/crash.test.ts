@@ -22,7 +22,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { removeStaleTempFiles, TEMP_INFIX } from '../../src/output/atomic-write.js';
 import { commitTarget } from '../../src/output/commit.js';
-import { silentLogger } from '../../src/logger.js';
+import { Scrubber, silentLogger } from '../../src/logger.js';
 import { runOnce } from '../../src/engine/once.js';
 import { parseSpec } from '../../src/config/load.js';
 import { tempDir, waitFor } from '../helpers/harness.js';
@@ -118,7 +118,7 @@ async function pipeline(
   await commitTarget(
     target,
     target.files.map((spec, i) => ({ spec, contents: versionText(i, 'A') })),
-    { logger: silentLogger() },
+    { logger: silentLogger(), scrubber: new Scrubber() },
   );
   const warm: Child[] = [];
   t.after(() => Promise.all(warm.map(kill)));
@@ -159,6 +159,7 @@ async function pipeline(
       const t0 = performance.now();
       await commitTarget(target, versionB, {
         logger: silentLogger(),
+        scrubber: new Scrubber(),
         lock: { staleMs: 2000, waitMs: 10_000 },
       });
       stats.staleLockMs = Math.round(performance.now() - t0);
@@ -241,8 +242,8 @@ targets:
   const token = 'canary-crash-static-token-6b1e';
   addCanaries(token);
   await fsp.writeFile(join(dir, 'token'), token);
-  const { logger, lines } = recordingLogger();
-  const result = await runOnce({ spec, logger, env: {} });
+  const { logger, lines, scrubber } = recordingLogger();
+  const result = await runOnce({ spec, logger, scrubber, env: {} });
   assert.ok(lines.some((l) => l.includes('removed temp files left by an earlier crash')));
   assert.equal(result.exitCode, 1, 'no Infisical: --once fails, after cleaning up');
   const names = await fsp.readdir(out);

@@ -76,6 +76,8 @@ sources:
 webhook:
   listen: 127.0.0.1:0
   secret: ${WEBHOOK_SECRET}
+admin:
+  listen: 127.0.0.1:0
 defaults:
   wait: { min: 20ms, max: 200ms }
 targets:

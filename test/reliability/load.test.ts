@@ -20,6 +20,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { adminUrlOf } from '../e2e/daemon.js';
 import { signWebhook } from '../../src/events/signature.js';
 import { startCli, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
 import { addCanaries, record, scale, secrecyReport, SOAK, sleep } from './support.js';
@@ -91,6 +92,8 @@ webhook:
   listen: 127.0.0.1:0
   secret: ${WEBHOOK_SECRET}
   payloadValues: apply
+admin:
+  listen: 127.0.0.1:0
 defaults:
   wait: { min: 200ms, max: 2s }
 targets:
@@ -109,8 +112,10 @@ targets:
   );
   const pool = new Pool(url, { connections: 32 });
   t.after(() => pool.close());
+  const adminPool = new Pool(adminUrlOf(proc.output().stderr), { connections: 4 });
+  t.after(() => adminPool.close());
   const getText = async (path: string) => {
-    const res = await pool.request({ method: 'GET', path });
+    const res = await adminPool.request({ method: 'GET', path });
     return { status: res.statusCode, text: await res.body.text() };
   };
   await waitFor(async () => (await getText('/readyz')).status === 200, { what: 'ready' });
@@ -142,6 +147,7 @@ targets:
       body = JSON.stringify({
         event: 'secret.rotated',
         payload: { secretKey: 'DB_PASSWORD', secretValue: lastValue, rotation: true },
+        timestamp: ts,
       });
     } else {
       body = JSON.stringify({

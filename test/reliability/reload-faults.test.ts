@@ -115,6 +115,8 @@ webhook:
   listen: 127.0.0.1:0
   secret: ${WEBHOOK_SECRET}
   payloadValues: apply
+admin:
+  listen: 127.0.0.1:0
 defaults:
   wait: { min: 20ms, max: 200ms }
 targets:
@@ -186,6 +188,7 @@ targets:
   for (const [key, value] of Object.entries(values)) {
     const res = await d.event({
       event: 'secret.updated',
+      timestamp: Date.now(),
       payload: { secretKey: key, secretValue: value },
     });
     assert.equal(res.status, 200, res.text);
@@ -255,6 +258,7 @@ targets:
   addCanaries(healed);
   await d.event({
     event: 'secret.updated',
+    timestamp: Date.now(),
     payload: { secretKey: 'CHECKED', secretValue: healed },
   });
   await waitFor(async () => (await targets())['checked']?.lastStatus === 'committed', {

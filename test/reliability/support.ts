@@ -16,7 +16,7 @@ import type { LocalInfisical } from '../../src/dev/local-infisical.js';
 import type { Daemon } from '../../src/engine/daemon.js';
 import { serve } from '../../src/engine/serve.js';
 import { signWebhook } from '../../src/events/signature.js';
-import { createLogger, type Logger } from '../../src/logger.js';
+import { createLogger, Scrubber, type Logger } from '../../src/logger.js';
 import { assertNoSecrets } from '../helpers/harness.js';
 
 /** True under `npm run soak` (SOAK=1). */
@@ -64,11 +64,17 @@ export function secrecyReport(t: TestContext, file: string): void {
   assertNoSecrets(seen, [...canaries]);
 }
 
-/** A debug-level logger of the real kind (process scrubber) whose lines are recorded. */
-export function recordingLogger(level = 'debug'): { logger: Logger; lines: string[] } {
+/** A debug-level logger of the real kind (with its runtime's scrubber) whose lines are recorded. */
+export function recordingLogger(level = 'debug'): {
+  logger: Logger;
+  lines: string[];
+  scrubber: Scrubber;
+} {
   const lines: string[] = [];
+  const scrubber = new Scrubber();
   const logger = createLogger({
     level,
+    scrubber,
     destination: {
       write: (line: string) => {
         lines.push(line);
@@ -76,7 +82,7 @@ export function recordingLogger(level = 'debug'): { logger: Logger; lines: strin
       },
     },
   });
-  return { logger, lines };
+  return { logger, lines, scrubber };
 }
 
 /** Resolve after `ms`. Only for deliberate pacing (outage windows), never to await an event. */
@@ -95,7 +101,10 @@ export function modifiedEvent(projectId: string, environment: string, path = '/'
 
 /** A daemon running in this process: `serve()` with its real server on 127.0.0.1. */
 export interface InProcessDaemon {
+  /** The webhook listener. */
   url: string;
+  /** The admin listener (/healthz, /readyz, /metrics, /status, /resync). */
+  adminUrl: string;
   daemon: Daemon;
   lines: string[];
   /** POST a signed JSON event to the webhook; the answer is recorded. */
@@ -121,17 +130,26 @@ export async function startInProcess(
   await writeFile(specFile, specYaml);
   const env = { PATH: process.env['PATH'], HOME: process.env['HOME'] };
   const spec = await loadSpec(specFile, env);
-  const { logger, lines } = recordingLogger();
+  const { logger, lines, scrubber } = recordingLogger();
   let stopNow!: () => void;
   const stopSignal = new Promise<void>((r) => (stopNow = r));
-  let listening!: (info: { url: string; daemon: Daemon }) => void;
-  const onListening = new Promise<{ url: string; daemon: Daemon }>((r) => (listening = r));
-  const exit = serve({ spec, logger, env, stopSignal, onListening: (i) => listening(i) });
+  type Listening = { url: string; admin: { url: string }; daemon: Daemon };
+  let listening!: (info: Listening) => void;
+  const onListening = new Promise<Listening>((r) => (listening = r));
+  const exit = serve({
+    spec,
+    logger,
+    scrubber,
+    env,
+    stopSignal,
+    onListening: (i) => listening(i),
+  });
   const first = await Promise.race([onListening, exit.then((code) => code)]);
   if (typeof first === 'number') {
     assert.fail(`serve() ended with ${first} before listening: ${lines.slice(-3).join('')}`);
   }
   const { url, daemon } = first;
+  const adminUrl = first.admin.url;
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -146,13 +164,15 @@ export async function startInProcess(
     body?: string,
     headers?: Record<string, string>,
   ): Promise<{ status: number; text: string }> => {
-    const res = await request(`${url}${path}`, { method, body, headers });
+    const base = path === '/infisical/webhook' ? url : adminUrl;
+    const res = await request(`${base}${path}`, { method, body, headers });
     const text = await res.body.text();
     record(text);
     return { status: res.statusCode, text };
   };
   return {
     url,
+    adminUrl,
     daemon,
     lines,
     event(body) {

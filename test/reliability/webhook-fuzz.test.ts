@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { signWebhook } from '../../src/events/signature.js';
-import { BODY_LIMIT } from '../../src/server/webhook-route.js';
+import { BODY_LIMIT } from '../../src/server/webhook-routes.js';
 import {
   harness,
   HOOK,
@@ -307,7 +307,7 @@ function parseJsonObject(body: Buffer): Record<string, unknown> | undefined {
 test('hostile webhook deliveries through inject(): never 5xx, never an unsigned effect, exact 400/401/413', async (t) => {
   const runs = scale(1000, 10_000);
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const statuses = new Map<number, number>();
   const byKind = new Map<string, number>();
   let accepted = 0;
@@ -332,7 +332,7 @@ test('hostile webhook deliveries through inject(): never 5xx, never an unsigned 
         if (type !== undefined) headers['content-type'] = type;
         if (header !== undefined) headers['x-infisical-signature'] = header;
         const before = h.calls.events.length;
-        const res = await h.server.inject({ method: 'POST', url: HOOK, payload: body, headers });
+        const res = await h.webhook.inject({ method: 'POST', url: HOOK, payload: body, headers });
         const after = h.calls.events.length;
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
         byKind.set(
@@ -372,10 +372,10 @@ test('hostile webhook deliveries through inject(): never 5xx, never an unsigned 
     { numRuns: runs },
   );
   // Still healthy, still serving: a fresh, valid event is accepted.
-  const health = await h.server.inject({ method: 'GET', url: '/healthz' });
+  const health = await h.admin.inject({ method: 'GET', url: '/healthz' });
   assert.equal(health.statusCode, 200);
   const body = modifiedBody(NOW + 7);
-  const ok = await h.server.inject({
+  const ok = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -425,9 +425,9 @@ function rawExchange(
 test('hostile raw HTTP/1.1 on a real socket: duplicated headers, chunked and lying framing never give a 5xx or an unsigned effect', async (t) => {
   const runs = scale(150, 1500);
   const h = harness();
-  t.after(() => h.server.close());
-  await h.server.listen({ host: '127.0.0.1', port: 0 });
-  const address = h.server.server.address();
+  t.after(() => h.close());
+  await h.webhook.listen({ host: '127.0.0.1', port: 0 });
+  const address = h.webhook.server.address();
   assert.ok(address !== null && typeof address === 'object');
   const port = address.port;
   const statuses = new Map<number, number>();
@@ -494,7 +494,7 @@ test('hostile raw HTTP/1.1 on a real socket: duplicated headers, chunked and lyi
     ),
     { numRuns: runs },
   );
-  const health = await h.server.inject({ method: 'GET', url: '/healthz' });
+  const health = await h.admin.inject({ method: 'GET', url: '/healthz' });
   assert.equal(health.statusCode, 200);
   record(...h.logs);
   t.diagnostic(

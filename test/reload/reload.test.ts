@@ -11,10 +11,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import type { ReloadSpec } from '../../src/config/types.js';
-import { createLogger, scrubber, silentLogger } from '../../src/logger.js';
+import { Scrubber, createLogger, silentLogger } from '../../src/logger.js';
 import { runCheck, runReload } from '../../src/reload/index.js';
 
 const logger = silentLogger();
+/** The runtime's scrubber these tests share (canaries are added to it). */
+const scrubber = new Scrubber();
 let root: string;
 let server: Server;
 let base: string;
@@ -55,10 +57,10 @@ test('signal: a missing pid file is skipped on the first render, failed afterwar
     pidFile: path.join(root, 'absent.pid'),
     timeoutMs: 1000,
   };
-  const first = await runReload(spec, { firstRender: true, logger });
+  const first = await runReload(spec, { firstRender: true, logger, scrubber });
   assert.equal(first.status, 'skipped');
   assert.match(first.detail, /absent\.pid does not exist; first render/);
-  const later = await runReload(spec, { firstRender: false, logger });
+  const later = await runReload(spec, { firstRender: false, logger, scrubber });
   assert.equal(later.status, 'failed');
   assert.match(later.detail, /absent\.pid does not exist/);
 });
@@ -70,8 +72,8 @@ test('signal: no process of that name is skipped first, failed later', async () 
     processName: 'rld-none-xyz',
     timeoutMs: 1000,
   };
-  assert.equal((await runReload(spec, { firstRender: true, logger })).status, 'skipped');
-  const later = await runReload(spec, { firstRender: false, logger });
+  assert.equal((await runReload(spec, { firstRender: true, logger, scrubber })).status, 'skipped');
+  const later = await runReload(spec, { firstRender: false, logger, scrubber });
   assert.equal(later.status, 'failed');
   assert.match(later.detail, /no process named "rld-none-xyz"/);
 });
@@ -101,7 +103,7 @@ test('signal: a live process from its pid file receives the signal', async (t) =
   writeFileSync(pidFile, `${child.pid}\n`);
   const r = await runReload(
     { kind: 'signal', signal: 'USR1', pidFile, timeoutMs: 1000 },
-    { firstRender: false, logger },
+    { firstRender: false, logger, scrubber },
   );
   assert.equal(r.status, 'ok', r.detail);
   assert.equal(r.detail, `sent SIGUSR1 to pid ${child.pid}`);
@@ -115,7 +117,7 @@ test('signal: a live process from its pid file receives the signal', async (t) =
 test('command: exit 0 is ok; a failure is reported with its exit code and scrubbed stderr', async () => {
   const ok = await runReload(
     { kind: 'command', command: ['true'], timeoutMs: 2000 },
-    { firstRender: false, logger },
+    { firstRender: false, logger, scrubber },
   );
   assert.equal(ok.status, 'ok');
   const canary = `canary-${Math.random().toString(36).slice(2)}-value`;
@@ -126,14 +128,14 @@ test('command: exit 0 is ok; a failure is reported with its exit code and scrubb
       command: ['sh', '-c', `echo "auth failed for ${canary}" >&2; exit 4`],
       timeoutMs: 2000,
     },
-    { firstRender: false, logger },
+    { firstRender: false, logger, scrubber },
   );
   assert.equal(failed.status, 'failed');
   assert.match(failed.detail, /^sh exited 4: auth failed for \[redacted\]$/);
   assert.ok(!failed.detail.includes(canary));
   const missing = await runReload(
     { kind: 'command', command: ['rld-no-such-cmd'], timeoutMs: 2000 },
-    { firstRender: true, logger },
+    { firstRender: true, logger, scrubber },
   );
   assert.equal(missing.status, 'failed', 'the first-render skip is for signals only');
   assert.match(missing.detail, /command not found: rld-no-such-cmd/);
@@ -142,7 +144,7 @@ test('command: exit 0 is ok; a failure is reported with its exit code and scrubb
 test('command: a timeout is a failure, not an exception', async () => {
   const r = await runReload(
     { kind: 'command', command: ['sleep', '30'], timeoutMs: 200 },
-    { firstRender: false, logger },
+    { firstRender: false, logger, scrubber },
   );
   assert.equal(r.status, 'failed');
   assert.match(r.detail, /sleep timed out/);
@@ -150,7 +152,7 @@ test('command: a timeout is a failure, not an exception', async () => {
 });
 
 test('http: 2xx ok, 500 failed with the body, no answer failed on timeout', async () => {
-  const opts = { firstRender: false, logger };
+  const opts = { firstRender: false, logger, scrubber };
   const ok = await runReload(
     { kind: 'http', url: `${base}/ok`, method: 'POST', timeoutMs: 2000 },
     opts,
@@ -183,11 +185,11 @@ test('one log line per reload, warn when failed, with no secret in it', async ()
   scrubber.add(canary);
   await runReload(
     { kind: 'command', command: ['true'], timeoutMs: 2000 },
-    { firstRender: false, logger: log },
+    { firstRender: false, logger: log, scrubber },
   );
   await runReload(
     { kind: 'command', command: ['sh', '-c', `echo ${canary} >&2; exit 1`], timeoutMs: 2000 },
-    { firstRender: false, logger: log },
+    { firstRender: false, logger: log, scrubber },
   );
   assert.equal(lines.length, 2, lines.join('\n'));
   const [first, second] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -215,7 +217,7 @@ test('a multi-line secret printed by a reload command never reaches the detail, 
   const script = `process.stderr.write(${JSON.stringify(`noise\n${pem}\nmore noise\n`)}); process.exit(3)`;
   const failed = await runReload(
     { kind: 'command', command: [process.execPath, '-e', script], timeoutMs: 5000 },
-    { firstRender: false, logger },
+    { firstRender: false, logger, scrubber },
   );
   assert.equal(failed.status, 'failed');
   assert.match(failed.detail, /exited 3/);
@@ -226,7 +228,7 @@ test('a multi-line secret printed by a reload command never reaches the detail, 
       command: [process.execPath, '-e', `console.log(${JSON.stringify(pem)})`],
       timeoutMs: 5000,
     },
-    { firstRender: false, logger },
+    { firstRender: false, logger, scrubber },
   );
   assert.equal(ok.status, 'ok');
   assert.doesNotMatch(ok.detail, /canary-line/);

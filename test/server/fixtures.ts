@@ -2,7 +2,11 @@
  * Shared fakes for the server tests: a deps object that records calls, a logger whose JSON
  * lines are captured, a fixed clock, and helpers to build signed deliveries.
  */
-import { buildServer, type ServerDeps } from '../../src/server/build.js';
+import type { FastifyInstance } from 'fastify';
+import { buildAdminServer, type AdminDeps } from '../../src/server/admin-routes.js';
+import { buildWebhookServer } from '../../src/server/webhook-routes.js';
+import { EventIntake } from '../../src/events/intake.js';
+import { WebhookSecrets } from '../../src/events/webhook-secrets.js';
 import { Metrics } from '../../src/server/metrics.js';
 import { createLogger, Scrubber } from '../../src/logger.js';
 import { signWebhook } from '../../src/events/signature.js';
@@ -17,11 +21,26 @@ export const HOOK = '/infisical/webhook';
 export interface Recorded {
   events: { event: ChangeEvent; meta: { receivedAtMs: number } }[];
   resyncs: number;
+  /** Deliveries handed to the relay (body, signature). */
+  relayed: { body: Buffer; signature: string }[];
 }
 
 export interface Harness {
-  server: ReturnType<typeof buildServer>;
-  deps: ServerDeps;
+  /** The webhook listener's app (`POST <path>` only). */
+  webhook: FastifyInstance;
+  /** The admin listener's app (`/healthz`, `/readyz`, `/metrics`, `/status`, `/resync`). */
+  admin: FastifyInstance;
+  intake: EventIntake;
+  /** The secrets that verify now (rotate with `set`). */
+  secrets: WebhookSecrets;
+  deps: AdminDeps;
+  /** Closes both apps. */
+  close(): Promise<void>;
+  /** POST `payload` to the webhook path with `headers` (through `inject()`). */
+  deliver(
+    payload: string,
+    headers?: Record<string, string>,
+  ): Promise<{ statusCode: number; body: string; json(): unknown }>;
   calls: Recorded;
   /** Every JSON log line written so far (raw text). */
   logs: string[];
@@ -46,7 +65,7 @@ export function harness(
     destination: { write: (line: string) => void logs.push(line) },
   });
   const metrics = new Metrics({ defaultMetrics: false });
-  const calls: Recorded = { events: [], resyncs: 0 };
+  const calls: Recorded = { events: [], resyncs: 0, relayed: [] };
   const state: Harness['state'] = {
     healthy: true,
     ready: false,
@@ -59,33 +78,69 @@ export function harness(
     path: HOOK,
     maxAgeMs: MAX_AGE_MS,
     allowUnsigned: false,
-    payloadValues: 'apply',
+    payloadValues: 'refetch',
     ...opts.webhook,
   };
-  const deps: ServerDeps = {
-    webhook,
-    webhookSecret: opts.secret === null ? undefined : (opts.secret ?? SECRET),
-    logger,
-    metrics,
-    onEvent(event, meta) {
+  const secrets = new WebhookSecrets({
+    maxAgeMs: webhook.maxAgeMs,
+    scrubber,
+    now: () => clock.now,
+  });
+  secrets.set(opts.secret === null ? undefined : (opts.secret ?? SECRET));
+  const intake = new EventIntake({
+    secrets,
+    maxAgeMs: webhook.maxAgeMs,
+    allowUnsigned: webhook.allowUnsigned,
+    payloadValues: () => webhook.payloadValues,
+    dispatch(event, meta) {
       if (opts.onEventThrows === true) throw new Error('engine exploded: internal-detail-42');
-      calls.events.push({ event, meta });
+      calls.events.push({ event, meta: { receivedAtMs: meta.receivedAtMs } });
       return state.effect === 'ignored'
         ? { effect: 'ignored', reason: 'no source matches' }
         : { effect: 'queued' };
     },
+    logger,
+    metrics,
+    now: () => clock.now,
+  });
+  const deps: AdminDeps = {
+    logger,
+    metrics,
+    scrubber,
+    intake,
     onResync() {
       calls.resyncs += 1;
-      return { effect: 'queued' };
     },
     health: () => state.healthy,
     ready: () => state.ready,
     status: () => state.status,
-    now: () => clock.now,
-    scrubber,
   };
-  const server = buildServer(deps);
-  return { server, deps, calls, logs, metrics, scrubber, state, clock };
+  const webhookApp = buildWebhookServer({
+    path: webhook.path,
+    intake,
+    logger,
+    relay: (body, signature) => calls.relayed.push({ body, signature }),
+  });
+  const admin = buildAdminServer(deps);
+  return {
+    webhook: webhookApp,
+    admin,
+    close: async () => {
+      await webhookApp.close();
+      await admin.close();
+    },
+    deliver: (payload, headers) =>
+      webhookApp.inject({ method: 'POST', url: HOOK, payload, ...(headers ? { headers } : {}) }),
+    intake,
+    secrets,
+    deps,
+    calls,
+    logs,
+    metrics,
+    scrubber,
+    state,
+    clock,
+  };
 }
 
 /** An Infisical `secrets.modified` body (docs/infisical-api.md), timestamp = `ts`. */

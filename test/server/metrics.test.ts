@@ -61,15 +61,44 @@ test('declareTargets creates zeroed series so a target shows before its first ev
   assert.equal(sample(text, 'reloader_target_up{target="web"}'), 0);
 });
 
-test('instances are independent, stay off the global registry, and carry prefixed process metrics', async () => {
+test('instances are independent, stay off the global registry, and carry the standard process metrics under their standard names', async () => {
   const a = new Metrics();
   const b = new Metrics();
   a.fetch('ok');
   assert.equal(sample(await a.text(), 'reloader_infisical_fetches_total{outcome="ok"}'), 1);
-  assert.equal(sample(await b.text(), 'reloader_infisical_fetches_total{outcome="ok"}'), undefined);
+  assert.equal(sample(await b.text(), 'reloader_infisical_fetches_total{outcome="ok"}'), 0);
   const text = await a.text();
-  assert.match(text, /^reloader_process_cpu_user_seconds_total /m);
-  assert.match(text, /^reloader_nodejs_heap_size_total_bytes /m);
-  assert.doesNotMatch(text, /^process_cpu/m);
+  // the names stock Node.js dashboards query
+  assert.match(text, /^process_cpu_user_seconds_total /m);
+  assert.match(text, /^process_resident_memory_bytes /m);
+  assert.match(text, /^nodejs_heap_size_total_bytes /m);
+  assert.match(text, /^nodejs_eventloop_lag_seconds /m);
+  assert.doesNotMatch(text, /^reloader_process_/m);
   assert.equal((await globalRegistry.metrics()).includes('reloader_'), false);
+});
+
+test('Prometheus conventions: _total only on counters, build_info, failure series at 0 from the start', async () => {
+  const m = new Metrics({ defaultMetrics: false });
+  const text = await m.text();
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (match) types.set(match[1] as string, match[2] as string);
+  }
+  for (const [name, type] of types) {
+    if (name.endsWith('_total')) assert.equal(type, 'counter', `${name} ends in _total`);
+    if (type === 'counter') assert.ok(name.endsWith('_total'), `counter ${name} ends in _total`);
+  }
+  assert.match(text, /^reloader_build_info\{version="[^"]+",node="[^"]+"\} 1$/m);
+  for (const series of [
+    'reloader_infisical_fetches_total{outcome="failed"}',
+    'reloader_webhook_events_total{type="invalid",outcome="rejected_401"}',
+    'reloader_webhook_events_total{type="invalid",outcome="rejected_400"}',
+    'reloader_peer_relay_total{outcome="failed"}',
+    'reloader_peer_relay_total{outcome="rejected"}',
+  ]) {
+    assert.equal(sample(text, series), 0, `${series} exists at 0`);
+  }
+  m.declareTargets(['web']);
+  assert.equal(sample(await m.text(), 'reloader_reloads_total{target="web",outcome="failed"}'), 0);
 });

@@ -4,14 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness, HOOK, modifiedBody, NOW, sample, signed } from './fixtures.js';
-import { isLoopback } from '../../src/server/webhook-route.js';
-import { toHttpError } from '../../src/server/http-errors.js';
+import { isLoopback } from '../../src/server/admin-routes.js';
+import { toHttpError } from '../../src/events/http-errors.js';
 import { ReloaderError } from '../../src/errors.js';
 
 test('/healthz and /readyz follow the deps and flip both ways', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
-  const get = async (url: string) => h.server.inject({ method: 'GET', url });
+  t.after(() => h.close());
+  const get = async (url: string) => h.admin.inject({ method: 'GET', url });
 
   let res = await get('/healthz');
   assert.equal(res.statusCode, 200);
@@ -35,13 +35,13 @@ test('/healthz and /readyz follow the deps and flip both ways', async (t) => {
 
 test('/metrics serves Prometheus text with the webhook counters and the ready gauge', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const body = modifiedBody();
-  await h.server.inject({ method: 'POST', url: HOOK, payload: body, headers: signed(body) });
-  await h.server.inject({ method: 'POST', url: HOOK, payload: body });
+  await h.webhook.inject({ method: 'POST', url: HOOK, payload: body, headers: signed(body) });
+  await h.webhook.inject({ method: 'POST', url: HOOK, payload: body });
   h.metrics.render('web', 'committed');
   h.state.ready = true;
-  const res = await h.server.inject({ method: 'GET', url: '/metrics' });
+  const res = await h.admin.inject({ method: 'GET', url: '/metrics' });
   assert.equal(res.statusCode, 200);
   assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   assert.equal(
@@ -58,13 +58,13 @@ test('/metrics serves Prometheus text with the webhook counters and the ready ga
 
 test('/status returns the deps document, passed through the scrubber', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const leaked = 'leaked-token-value-77';
   h.scrubber.add(leaked);
   h.state.status = {
     targets: { web: { lastError: `reload said ${leaked}`, files: { a: 'sha256:ab' } } },
   };
-  const res = await h.server.inject({ method: 'GET', url: '/status' });
+  const res = await h.admin.inject({ method: 'GET', url: '/status' });
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json(), {
     targets: { web: { lastError: 'reload said [redacted]', files: { a: 'sha256:ab' } } },
@@ -73,13 +73,13 @@ test('/status returns the deps document, passed through the scrubber', async (t)
 
 test('unknown routes answer 404 JSON; a throwing status() answers a generic 500', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   for (const [method, url] of [
     ['GET', '/nope'],
     ['POST', '/nope'],
     ['DELETE', '/status'],
   ] as const) {
-    const res = await h.server.inject({
+    const res = await h.admin.inject({
       method,
       url,
       payload: method === 'POST' ? '{}' : undefined,
@@ -90,16 +90,16 @@ test('unknown routes answer 404 JSON; a throwing status() answers a generic 500'
   h.deps.status = () => {
     throw new Error('status broke: internal-detail-99');
   };
-  const res = await h.server.inject({ method: 'GET', url: '/status' });
+  const res = await h.admin.inject({ method: 'GET', url: '/status' });
   assert.equal(res.statusCode, 500);
   assert.deepEqual(res.json(), { error: 'internal error' });
 });
 
 test('/resync from loopback needs no signature', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   for (const remoteAddress of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) {
-    const res = await h.server.inject({ method: 'POST', url: '/resync', remoteAddress });
+    const res = await h.admin.inject({ method: 'POST', url: '/resync', remoteAddress });
     assert.equal(res.statusCode, 202, remoteAddress);
     assert.deepEqual(res.json(), { status: 'accepted' });
   }
@@ -108,10 +108,10 @@ test('/resync from loopback needs no signature', async (t) => {
 
 test('/resync from elsewhere needs a valid signature over the (possibly empty) body', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const remoteAddress = '10.1.2.3';
   const post = (payload: string, headers: Record<string, string> = {}) =>
-    h.server.inject({ method: 'POST', url: '/resync', remoteAddress, payload, headers });
+    h.admin.inject({ method: 'POST', url: '/resync', remoteAddress, payload, headers });
 
   let res = await post('');
   assert.equal(res.statusCode, 401);
@@ -121,7 +121,7 @@ test('/resync from elsewhere needs a valid signature over the (possibly empty) b
   res = await post('', signed('x'));
   assert.equal(res.statusCode, 401, 'signature over another body');
   for (const address of ['::ffff:10.0.0.1', '128.0.0.1', '::2']) {
-    const r = await h.server.inject({ method: 'POST', url: '/resync', remoteAddress: address });
+    const r = await h.admin.inject({ method: 'POST', url: '/resync', remoteAddress: address });
     assert.equal(r.statusCode, 401, address);
   }
   assert.equal(h.calls.resyncs, 0);
@@ -183,8 +183,8 @@ test('toHttpError maps body and parse errors to 4xx and anything else to a gener
 
 test('schema compilers are built on first need: a route with a body schema and a response schema still validates and serializes', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
-  h.server.post(
+  t.after(() => h.close());
+  h.admin.post(
     '/schema-probe',
     {
       schema: {
@@ -200,9 +200,9 @@ test('schema compilers are built on first need: a route with a body schema and a
     },
     async (request) => ({ doubled: (request.body as { n: number }).n * 2, extra: 'dropped' }),
   );
-  let res = await h.server.inject({ method: 'POST', url: '/schema-probe', payload: { n: 21 } });
+  let res = await h.admin.inject({ method: 'POST', url: '/schema-probe', payload: { n: 21 } });
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json(), { doubled: 42 }, 'the response schema drops unknown fields');
-  res = await h.server.inject({ method: 'POST', url: '/schema-probe', payload: { n: 'x' } });
+  res = await h.admin.inject({ method: 'POST', url: '/schema-probe', payload: { n: 'x' } });
   assert.equal(res.statusCode, 400, 'the body schema is enforced');
 });

@@ -16,13 +16,13 @@ import {
   signed,
   valueBody,
 } from './fixtures.js';
-import { BODY_LIMIT } from '../../src/server/webhook-route.js';
+import { BODY_LIMIT } from '../../src/server/webhook-routes.js';
 
 test('a signed secrets.modified event is accepted and handed to onEvent once', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const body = modifiedBody();
-  const res = await h.server.inject({
+  const res = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -48,7 +48,7 @@ test('a signed secrets.modified event is accepted and handed to onEvent once', a
 
 test('signature failures answer 401 with the reason and never reach onEvent', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const body = modifiedBody();
   const stale = modifiedBody(NOW - MAX_AGE_MS - 1);
   const future = modifiedBody(NOW + MAX_AGE_MS + 1);
@@ -63,7 +63,7 @@ test('signature failures answer 401 with the reason and never reach onEvent', as
     ['empty body, no header, no content-type', '', {}, 'missing'],
   ];
   for (const [name, payload, headers, reason] of cases) {
-    const res = await h.server.inject({ method: 'POST', url: HOOK, payload, headers });
+    const res = await h.webhook.inject({ method: 'POST', url: HOOK, payload, headers });
     assert.equal(res.statusCode, 401, name);
     assert.deepEqual(res.json(), { error: 'invalid signature', reason }, name);
   }
@@ -75,7 +75,7 @@ test('signature failures answer 401 with the reason and never reach onEvent', as
 
 test('a validly signed body that is not a good event answers 400 without internals', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const cases: [string, string | Buffer, string][] = [
     ['bad JSON', '{"event": "secrets.modified", oops}', 'invalid-json'],
     ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), 'invalid-utf8'],
@@ -85,7 +85,7 @@ test('a validly signed body that is not a good event answers 400 without interna
     ['modified without project', '{"event":"secrets.modified"}', 'missing-field'],
   ];
   for (const [name, payload, reason] of cases) {
-    const res = await h.server.inject({
+    const res = await h.webhook.inject({
       method: 'POST',
       url: HOOK,
       payload,
@@ -107,12 +107,12 @@ test('a validly signed body that is not a good event answers 400 without interna
 
 test('a body over 1 MiB answers 413 JSON; exactly 1 MiB is accepted', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const base = modifiedBody();
   const exact = Buffer.alloc(BODY_LIMIT, 0x20);
   exact.write(base, 0, 'utf8');
   assert.equal(exact.length, 1_048_576);
-  const ok = await h.server.inject({
+  const ok = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: exact,
@@ -124,7 +124,7 @@ test('a body over 1 MiB answers 413 JSON; exactly 1 MiB is accepted', async (t) 
   const over = Buffer.alloc(BODY_LIMIT + 1, 0x20);
   over.write(base, 0, 'utf8');
   for (const headers of [signed(over), {}]) {
-    const res = await h.server.inject({ method: 'POST', url: HOOK, payload: over, headers });
+    const res = await h.webhook.inject({ method: 'POST', url: HOOK, payload: over, headers });
     assert.equal(res.statusCode, 413);
     assert.deepEqual(res.json(), { error: 'payload too large' });
   }
@@ -138,12 +138,12 @@ test('a body over 1 MiB answers 413 JSON; exactly 1 MiB is accepted', async (t) 
 
 test('a replayed delivery is answered 200 ignored and has no effect', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const body = modifiedBody();
   const headers = signed(body);
-  const first = await h.server.inject({ method: 'POST', url: HOOK, payload: body, headers });
+  const first = await h.deliver(body, headers);
   h.clock.now += 1000;
-  const again = await h.server.inject({ method: 'POST', url: HOOK, payload: body, headers });
+  const again = await h.deliver(body, headers);
   assert.deepEqual(first.json(), { status: 'accepted' });
   assert.equal(again.statusCode, 200);
   assert.deepEqual(again.json(), { status: 'ignored', reason: 'replay' });
@@ -154,10 +154,10 @@ test('a replayed delivery is answered 200 ignored and has no effect', async (t) 
 
 test('a value event reaches onEvent, but its value never reaches a log line, /status or /metrics', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const canary = 'CANARY-v4lue-8d1f2e';
   const body = valueBody('DB_PASSWORD', canary);
-  const res = await h.server.inject({
+  const res = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -179,15 +179,15 @@ test('a value event reaches onEvent, but its value never reaches a log line, /st
     JSON.stringify({ event: 'secret.updated', payload: { secretValue: canary } }),
   ];
   for (const b of broken) {
-    const r = await h.server.inject({ method: 'POST', url: HOOK, payload: b, headers: signed(b) });
+    const r = await h.webhook.inject({ method: 'POST', url: HOOK, payload: b, headers: signed(b) });
     assert.equal(r.statusCode, 400);
     assert.ok(!r.body.includes(canary), r.body);
   }
-  const unsigned = await h.server.inject({ method: 'POST', url: HOOK, payload: body });
+  const unsigned = await h.webhook.inject({ method: 'POST', url: HOOK, payload: body });
   assert.equal(unsigned.statusCode, 401);
 
-  const status = await h.server.inject({ method: 'GET', url: '/status' });
-  const metrics = await h.server.inject({ method: 'GET', url: '/metrics' });
+  const status = await h.admin.inject({ method: 'GET', url: '/status' });
+  const metrics = await h.admin.inject({ method: 'GET', url: '/metrics' });
   assert.ok(h.logs.length >= 4, `expected a line per delivery, got ${h.logs.length}`);
   const logged = h.logs.join('');
   assert.ok(logged.includes('DB_PASSWORD'), 'the key name is logged');
@@ -205,13 +205,13 @@ test('a value event reaches onEvent, but its value never reaches a log line, /st
 
 test('test events answer ok and are logged; other events are ignored with a reason', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const testBody = JSON.stringify({
     event: 'test',
     project: { projectId: 'proj-1', environment: 'dev' },
     timestamp: NOW,
   });
-  const res = await h.server.inject({
+  const res = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: testBody,
@@ -223,7 +223,7 @@ test('test events answer ok and are logged; other events are ignored with a reas
 
   for (const event of ['secrets.rotation-failed', 'something.new']) {
     const b = JSON.stringify({ event, project: { projectId: 'proj-1' }, timestamp: NOW });
-    const r = await h.server.inject({ method: 'POST', url: HOOK, payload: b, headers: signed(b) });
+    const r = await h.webhook.inject({ method: 'POST', url: HOOK, payload: b, headers: signed(b) });
     assert.equal(r.statusCode, 200);
     const json = r.json() as Record<string, unknown>;
     assert.equal(json['status'], 'ignored');
@@ -237,10 +237,10 @@ test('test events answer ok and are logged; other events are ignored with a reas
 
 test('onEvent may decline an event: 200 ignored with its reason', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   h.state.effect = 'ignored';
   const body = modifiedBody(NOW, '/elsewhere');
-  const res = await h.server.inject({
+  const res = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -252,7 +252,7 @@ test('onEvent may decline an event: 200 ignored with its reason', async (t) => {
 
 test('any Content-Type (or none, or a malformed one) is read as JSON', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const types = [
     undefined,
     'application/json',
@@ -266,7 +266,7 @@ test('any Content-Type (or none, or a malformed one) is read as JSON', async (t)
     const headers = signed(body, NOW + i);
     delete headers['content-type'];
     if (type !== undefined) headers['content-type'] = type;
-    const res = await h.server.inject({ method: 'POST', url: HOOK, payload: body, headers });
+    const res = await h.deliver(body, headers);
     assert.equal(res.statusCode, 200, `${String(type)}: ${res.body}`);
   }
   assert.equal(h.calls.events.length, types.length);
@@ -274,9 +274,9 @@ test('any Content-Type (or none, or a malformed one) is read as JSON', async (t)
 
 test('an exception in onEvent is a 500 with a generic body', async (t) => {
   const h = harness({ onEventThrows: true });
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   const body = modifiedBody();
-  const res = await h.server.inject({
+  const res = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -288,21 +288,21 @@ test('an exception in onEvent is a 500 with a generic body', async (t) => {
 
 test('other methods on the webhook path answer 404 JSON', async (t) => {
   const h = harness();
-  t.after(() => h.server.close());
-  const res = await h.server.inject({ method: 'GET', url: HOOK });
+  t.after(() => h.close());
+  const res = await h.webhook.inject({ method: 'GET', url: HOOK });
   assert.equal(res.statusCode, 404);
   assert.deepEqual(res.json(), { error: 'not found' });
 });
 
 test('allowUnsigned accepts unsigned deliveries, warns once at build, still checks a given signature', async (t) => {
   const h = harness({ webhook: { allowUnsigned: true } });
-  t.after(() => h.server.close());
+  t.after(() => h.close());
   assert.equal(h.logs.length, 1);
   assert.match(h.logs[0] ?? '', /"level":"warn".*allowUnsigned/);
   const body = valueBody('API_KEY', 'v-123456');
-  const res = await h.server.inject({ method: 'POST', url: HOOK, payload: body });
+  const res = await h.webhook.inject({ method: 'POST', url: HOOK, payload: body });
   assert.deepEqual(res.json(), { status: 'accepted' });
-  const bad = await h.server.inject({
+  const bad = await h.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -313,8 +313,8 @@ test('allowUnsigned accepts unsigned deliveries, warns once at build, still chec
   assert.equal(h.logs.filter((l) => l.includes('allowUnsigned')).length, 1);
 
   const noSecret = harness({ webhook: { allowUnsigned: true }, secret: null });
-  t.after(() => noSecret.server.close());
-  const any = await noSecret.server.inject({
+  t.after(() => noSecret.close());
+  const any = await noSecret.webhook.inject({
     method: 'POST',
     url: HOOK,
     payload: body,
@@ -323,8 +323,108 @@ test('allowUnsigned accepts unsigned deliveries, warns once at build, still chec
   assert.deepEqual(any.json(), { status: 'accepted' });
 });
 
-test('buildServer refuses a missing secret and a webhook path that shadows a route', () => {
-  assert.throws(() => harness({ secret: null }), { code: 'RLD_ERR_INTERNAL' });
+test('a webhook path that shadows an admin route is refused; without a secret every delivery is 401', async (t) => {
   assert.throws(() => harness({ webhook: { path: '/metrics' } }), { code: 'RLD_ERR_SPEC' });
   assert.throws(() => harness({ webhook: { path: 'hook' } }), { code: 'RLD_ERR_SPEC' });
+  // A secretFile that is not there yet (a Secret mounted optional): deliveries are refused,
+  // nothing reaches the engine, and nothing crashes.
+  const h = harness({ secret: null });
+  t.after(() => h.close());
+  const body = modifiedBody();
+  const res = await h.webhook.inject({
+    method: 'POST',
+    url: HOOK,
+    payload: body,
+    headers: signed(body),
+  });
+  assert.equal(res.statusCode, 401);
+  assert.deepEqual(res.json(), { error: 'invalid signature', reason: 'no-secret' });
+  assert.equal(h.calls.events.length, 0);
+});
+
+test('payloadValues apply needs the signed body timestamp: without it 401, with it accepted; refetch needs none', async (t) => {
+  const h = harness({ webhook: { payloadValues: 'apply' } });
+  t.after(() => h.close());
+  const bare = valueBody('API_KEY', 'v-123456');
+  const refused = await h.deliver(bare, signed(bare));
+  assert.equal(refused.statusCode, 401);
+  assert.equal((refused.json() as { reason: string }).reason, 'unsigned-timestamp');
+  assert.equal(h.calls.events.length, 0, 'nothing applied');
+
+  const stamped = JSON.stringify({
+    event: 'secret.updated',
+    payload: { secretKey: 'API_KEY', secretValue: 'v-123456' },
+    timestamp: NOW,
+  });
+  const ok = await h.deliver(stamped, signed(stamped));
+  assert.deepEqual(ok.json(), { status: 'accepted' });
+  assert.equal(h.calls.events.length, 1);
+  // A captured stamped body replayed under a fresh t: the signed timestamp no longer matches.
+  h.clock.now += 60_000;
+  const replayed = await h.deliver(stamped, signed(stamped, NOW + 60_000));
+  assert.equal(replayed.statusCode, 401);
+  assert.equal(h.calls.events.length, 1);
+
+  const r = harness({ webhook: { payloadValues: 'refetch' } });
+  t.after(() => r.close());
+  const res = await r.deliver(bare, signed(bare));
+  assert.deepEqual(res.json(), { status: 'accepted' }, 'a notification needs no body timestamp');
+});
+
+test('a verified direct delivery is marked for relay after the answer; a relayed or replayed one never is', async (t) => {
+  const h = harness();
+  t.after(() => h.close());
+  const body = modifiedBody();
+  const headers = signed(body);
+  const res = await h.deliver(body, headers);
+  assert.equal(res.statusCode, 200);
+  assert.equal(h.calls.relayed.length, 1);
+  assert.equal(h.calls.relayed[0]?.body.toString(), body, 'the same raw body');
+  assert.equal(
+    h.calls.relayed[0]?.signature,
+    headers['x-infisical-signature'],
+    'the same signature',
+  );
+
+  await h.deliver(body, headers);
+  assert.equal(h.calls.relayed.length, 1, 'a replay is not relayed');
+
+  const other = modifiedBody(NOW + 1, '/other');
+  const relayed = await h.deliver(other, {
+    ...signed(other, NOW + 1),
+    'x-infisical-reloader-relay': 'pod-a',
+  });
+  assert.deepEqual(relayed.json(), { status: 'accepted' });
+  assert.equal(h.calls.events.length, 2, 'a relayed delivery is handled locally');
+  assert.equal(h.calls.relayed.length, 1, 'and never relayed again');
+
+  const forged = modifiedBody(NOW + 2, '/forged');
+  const bad = await h.deliver(forged, {
+    ...signed(forged, NOW + 2, 'not-the-secret'),
+    'x-infisical-reloader-relay': 'pod-a',
+  });
+  assert.equal(bad.statusCode, 401, 'the relay header grants nothing');
+  assert.equal(h.calls.events.length, 2);
+});
+
+test('a rotated webhook secret: the new one verifies at once, the old one only for maxAge', async (t) => {
+  const h = harness();
+  t.after(() => h.close());
+  h.secrets.set('whsec-rotated-2222');
+  const fresh = modifiedBody(NOW, '/new');
+  const a = await h.deliver(fresh, signed(fresh, NOW, 'whsec-rotated-2222'));
+  assert.equal(a.statusCode, 200, 'new secret');
+  const old = modifiedBody(NOW, '/old');
+  const b = await h.deliver(old, signed(old));
+  assert.equal(b.statusCode, 200, 'old secret still verifies right after the rotation');
+  h.clock.now += MAX_AGE_MS + 1;
+  const late = modifiedBody(h.clock.now, '/late');
+  const c = await h.deliver(late, signed(late, h.clock.now));
+  assert.equal(c.statusCode, 401, 'old secret refused after maxAge');
+  assert.equal(
+    h.scrubber.scrub('x whsec-test-5f0c9a71d2e84b36 y'),
+    'x whsec-test-5f0c9a71d2e84b36 y',
+    'the old secret is forgotten by the scrubber',
+  );
+  assert.equal(h.scrubber.scrub('x whsec-rotated-2222 y'), 'x [redacted] y');
 });

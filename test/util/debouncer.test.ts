@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Debouncer, type Burst, type Timers } from '../../src/engine/debouncer.js';
+import { Debouncer, type Burst } from '../../src/util/debouncer.js';
+import type { Timers } from '../../src/util/timers.js';
 
 /** Deterministic timers: `advance(ms)` fires what is due, in order. */
 function fakeTimers(): Timers & { advance(ms: number): Promise<void> } {

@@ -1,36 +1,12 @@
 /**
  * The subcommands behind `cli.ts`, each `(args, io) → exit code`. Loaded lazily by `cli.run`.
  * Every command prints a failure as one line `error: <code>: <message>` on stderr (no value,
- * no token: messages are built from names only and pass through the scrubber).
+ * no token: messages are built from names only and pass through the run's scrubber).
  */
-import type { CliIo, ParsedArgs } from './cli.js';
-import { loadSpec, resolveConfigPath } from './config/load.js';
-import type { ReloaderSpec } from './config/types.js';
-import { compileTargets } from './engine/targets.js';
-import { runOnce } from './engine/once.js';
-import { asReloaderError, type ReloaderError } from './errors.js';
-import { createLogger, scrubber, type Logger } from './logger.js';
-
-/** Print a failure and return its exit code. */
-export function fail(
-  io: CliIo,
-  err: unknown,
-  fallback: ReloaderError['code'] = 'RLD_ERR_INTERNAL',
-): 1 | 2 {
-  const e = asReloaderError(err, fallback);
-  io.stderr.write(`error: ${e.code}: ${scrubber.scrub(e.message)}\n`);
-  return e.exitCode;
-}
-
-/** Load reloader.yaml from --config / $RELOADER_CONFIG / ./reloader.yaml. */
-export async function loadSpecFor(args: ParsedArgs, io: CliIo): Promise<ReloaderSpec> {
-  return loadSpec(resolveConfigPath(args.config, io.env), io.env);
-}
-
-export function loggerFor(args: ParsedArgs, io: CliIo): Logger {
-  void io;
-  return createLogger({ level: args.logLevel });
-}
+import type { ReloaderSpec } from '../config/types.js';
+import { compileTargets } from '../engine/targets.js';
+import { runOnce } from '../engine/once.js';
+import { fail, loadSpecFor, runtimeFor, type CliIo, type ParsedArgs } from './context.js';
 
 /** `validate`: parse + validate the spec and compile every template; no network. */
 export async function validateCommand(args: ParsedArgs, io: CliIo): Promise<number> {
@@ -55,32 +31,34 @@ export async function onceCommand(args: ParsedArgs, io: CliIo): Promise<number> 
   } catch (err) {
     return fail(io, err, 'RLD_ERR_SPEC');
   }
-  const logger = loggerFor(args, io);
-  const result = await runOnce({ spec, logger, env: io.env });
+  const { logger, scrubber } = runtimeFor(args, io);
+  const result = await runOnce({ spec, logger, scrubber, env: io.env });
   return result.exitCode;
 }
 
 /** `run` (the daemon). */
 export async function daemonCommand(args: ParsedArgs, io: CliIo): Promise<number> {
-  (await import('./engine/young-generation.js')).limitYoungGeneration(); // first: see its doc
+  io.tuneForDaemon?.(); // first: the earlier, the smaller V8's young generation stays
   let spec: ReloaderSpec;
   try {
     spec = await loadSpecFor(args, io);
   } catch (err) {
     return fail(io, err, 'RLD_ERR_SPEC');
   }
-  const { serve } = await import('./engine/serve.js');
-  return serve({ spec, logger: loggerFor(args, io), env: io.env, onSignal: io.onSignal });
+  const { serve } = await import('../engine/serve.js');
+  const { logger, scrubber } = runtimeFor(args, io);
+  return serve({ spec, logger, scrubber, env: io.env, onSignal: io.onSignal });
 }
 
 /** `render`: print rendered files from a local secrets file; no writes, no reloads. */
 export async function renderCommand(args: ParsedArgs, io: CliIo): Promise<number> {
-  const { runRenderCommand } = await import('./dev/render-command.js');
+  const { runRenderCommand } = await import('../dev/render-command.js');
   return runRenderCommand(args, io);
 }
 
 /** `dev`: local Infisical-compatible server + the daemon, seeded from a secrets file. */
 export async function devCommand(args: ParsedArgs, io: CliIo): Promise<number> {
-  const { runDevCommand } = await import('./dev/dev-command.js');
+  io.tuneForDaemon?.();
+  const { runDevCommand } = await import('../dev/dev-command.js');
   return runDevCommand(args, io);
 }

@@ -14,10 +14,10 @@ import { setFlagsFromString } from 'node:v8';
  * 32 MiB (≈ −10 MiB RSS); scavenges 43 → 71 and ≈ +30 ms of GC in total during start-up; no
  * change in event-to-file latency (p50 ≈ 10–15 ms either way). Objects that outlive a small
  * young generation are promoted sooner; the old generation's size still follows the live
- * data. Called first thing by the `run` command (before the spec is even read: the earlier,
- * the smaller the young generation stays — set after loading the spec and fastify it held
- * 16 MiB; set before, the scale scenario ended at ≈ 95 MiB instead of ≈ 107 MiB) and again by
- * `serve()` for programmatic use; it holds for the daemon process only. Not from process
+ * data. main.ts hands it to the CLI, which calls it first thing in the `run` and `dev`
+ * commands (before the spec is even read: the earlier, the smaller the young generation stays —
+ * set after loading the spec and fastify it held 16 MiB; set before, the scale scenario ended
+ * at ≈ 95 MiB instead of ≈ 107 MiB); a library user's process is left alone. Not from process
  * start: with the initial 1 MiB young generation that meant ≈ 560 scavenges and ≈ +1 s to
  * ready at 10,000 secrets.
  *

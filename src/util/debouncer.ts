@@ -12,34 +12,7 @@
  * Errors thrown by `run` are handed to `onError`; the debouncer keeps going.
  */
 import type { WaitSpec } from '../config/types.js';
-
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** A run due now: the next turn of the event loop, not a 0 ms timer. */
-interface ImmediateHandle {
-  immediate: NodeJS.Immediate;
-}
-
-/**
- * Node's timers. A delay ≤ 0 (`wait.min: 0ms`, start-up, resync) uses `setImmediate`:
- * `setTimeout(fn, 0)` waits at least 1 ms, which was a fixed 1 ms on every event → file path.
- */
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) =>
-    ms <= 0 ? ({ immediate: setImmediate(fn) } satisfies ImmediateHandle) : setTimeout(fn, ms),
-  clearTimeout: (handle) => {
-    if (typeof handle === 'object' && handle !== null && 'immediate' in handle) {
-      clearImmediate((handle as ImmediateHandle).immediate);
-    } else {
-      clearTimeout(handle as NodeJS.Timeout);
-    }
-  },
-};
+import { realTimers, type Timers } from './timers.js';
 
 /** What a run is told about the burst it serves. */
 export interface Burst {

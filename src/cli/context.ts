@@ -1,0 +1,72 @@
+/**
+ * What every command shares: the I/O of one CLI run, the parsed arguments, and the runtime
+ * (logger + scrubber) a command builds from them. A leaf: it imports no command, so the CLI,
+ * the commands and the dev tools import it without a cycle.
+ */
+import { loadSpec, resolveConfigPath } from '../config/load.js';
+import type { ReloaderSpec } from '../config/types.js';
+import { asReloaderError, type ReloaderError } from '../errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { Scrubber } from '../secrets/scrubber.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Register a handler for SIGTERM/SIGINT/SIGHUP (the daemon); main.ts wires it to `process`. */
+  onSignal?: (signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP', handler: () => void) => void;
+  /**
+   * Tune V8 for a long-running daemon (main.ts sets a V8 flag); called first thing by the
+   * commands that run one, before the spec and the server modules are loaded.
+   */
+  tuneForDaemon?: () => void;
+}
+
+export const COMMANDS = ['run', 'validate', 'render', 'dev'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+export interface ParsedArgs {
+  command: Command;
+  config?: string;
+  once: boolean;
+  logLevel: string;
+  target?: string;
+  secrets?: string;
+  port?: number;
+  help: boolean;
+  version: boolean;
+}
+
+/** The logger and scrubber of one command run: every value the run learns is scrubbed from its lines. */
+export interface Runtime {
+  logger: Logger;
+  scrubber: Scrubber;
+}
+
+/** A fresh runtime at the requested log level. */
+export function runtimeFor(args: ParsedArgs, io: CliIo): Runtime {
+  void io;
+  const scrubber = new Scrubber();
+  return { scrubber, logger: createLogger({ level: args.logLevel, scrubber }) };
+}
+
+/**
+ * Print a failure as one line `error: <code>: <message>` on stderr and return its exit code.
+ * Messages are built from names only; they pass through `scrubber` too when one is given.
+ */
+export function fail(
+  io: CliIo,
+  err: unknown,
+  fallback: ReloaderError['code'] = 'RLD_ERR_INTERNAL',
+  scrubber?: Scrubber,
+): 1 | 2 {
+  const e = asReloaderError(err, fallback);
+  const message = scrubber ? scrubber.scrub(e.message) : e.message;
+  io.stderr.write(`error: ${e.code}: ${message}\n`);
+  return e.exitCode;
+}
+
+/** Load reloader.yaml from --config / $RELOADER_CONFIG / ./reloader.yaml. */
+export async function loadSpecFor(args: ParsedArgs, io: CliIo): Promise<ReloaderSpec> {
+  return loadSpec(resolveConfigPath(args.config, io.env), io.env);
+}
