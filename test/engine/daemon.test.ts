@@ -10,23 +10,9 @@ import { parseSpec } from '../../src/config/load.js';
 import { Daemon } from '../../src/engine/daemon.js';
 import { silentLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/server/metrics.js';
-import { startInfisical, tempDir, waitFor } from '../helpers/harness.js';
+import { oneProjectSeed, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
 
-const SEED = `
-projects:
-  - id: p1
-    name: P
-    environments:
-      - slug: prod
-        name: Production
-        folders:
-          /: { A: a1 }
-          /svc: { B: b1 }
-identities:
-  - id: i1
-    name: r
-    universal: { clientId: cid, clientSecret: csecret-123456, lockout: false }
-`;
+const SEED = oneProjectSeed({ '/': '{ A: a1 }', '/svc': '{ B: b1 }' });
 
 async function daemon(t: TestContext, payloadValues: 'apply' | 'refetch') {
   const dir = await tempDir(t);

@@ -32,6 +32,28 @@ export async function tempDir(t: TestContext, prefix = 'rld-test-'): Promise<str
   return dir;
 }
 
+/**
+ * Seed YAML for one project `p1` (environment `prod`) with the given folders (YAML flow maps by
+ * path) and one universal-auth identity `cid` / `csecret-123456` without lockout.
+ */
+export function oneProjectSeed(folders: Record<string, string>): string {
+  const lines = Object.entries(folders).map(([path, map]) => `          ${path}: ${map}`);
+  return `
+projects:
+  - id: p1
+    name: P
+    environments:
+      - slug: prod
+        name: Production
+        folders:
+${lines.join('\n')}
+identities:
+  - id: i1
+    name: r
+    universal: { clientId: cid, clientSecret: csecret-123456, lockout: false }
+`;
+}
+
 /** Start the local Infisical-compatible server from seed YAML; closed after the test. */
 export async function startInfisical(
   t: TestContext,
