@@ -235,7 +235,8 @@ export class EventStreamHub implements EventStreams {
         }, this.pingMs),
         setInterval(() => this.recheck(stream, state), this.recheckMs),
       );
-      req.raw.on('close', () => this.close(stream));
+      // The response's `close` is the connection's end (the request's own `close` fires as
+      // soon as its body has been read).
       res.on('close', () => this.close(stream));
     });
   }

@@ -11,12 +11,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { loadSpec } from '../../src/config/load.js';
 import type { Daemon } from '../../src/engine/daemon.js';
-import { serve } from '../../src/engine/serve.js';
 import { signWebhook } from '../../src/events/signature.js';
-import { createLogger, Scrubber } from '../../src/logger.js';
 import { startInfisical, tempDir, waitFor } from '../helpers/harness.js';
+import { serveSpec } from '../helpers/serve.js';
 
 const SECRET = 'whsec-relay-test-7c1d';
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'] as const;
@@ -105,33 +103,15 @@ targets:
       command: [sh, -c, 'echo reload >> reloads.log']
 `,
   );
-  const env = { PATH: process.env['PATH'] };
-  const spec = await loadSpec(specFile, env);
-  const lines: string[] = [];
-  const scrubber = new Scrubber();
-  const logger = createLogger({
-    level: 'debug',
-    scrubber,
-    destination: { write: (line: string) => void lines.push(line) },
-  });
-  let stopNow!: () => void;
-  const stopSignal = new Promise<void>((r) => (stopNow = r));
-  type Listening = { admin: { url: string }; daemon: Daemon };
-  let listening!: (i: Listening) => void;
-  const up = new Promise<Listening>((r) => (listening = r));
-  const exit = serve({ spec, logger, scrubber, env, stopSignal, onListening: (i) => listening(i) });
-  const first = await Promise.race([up, exit]);
-  if (typeof first === 'number') assert.fail(`replica ${host} exited ${first}: ${lines.join('')}`);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    stopNow();
-    assert.equal(await exit, 0, `replica ${host} stops with 0`);
+  const served = await serveSpec(t, specFile, `replica ${host}`);
+  return {
+    host,
+    dir,
+    admin: served.admin,
+    daemon: served.daemon,
+    lines: served.lines,
+    stop: served.stop,
   };
-  t.after(stop);
-  await waitFor(() => first.daemon.ready, { what: `replica ${host} ready` });
-  return { host, dir, admin: first.admin.url, daemon: first.daemon, lines, stop };
 }
 
 async function deliver(host: string, port: number, body: string, headers: Record<string, string>) {
