@@ -197,14 +197,13 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export const WEBHOOK_SECRET = 'bench-webhook-secret-5b1f0c77e2';
 
-/** A signed delivery: the exact body bytes and the x-infisical-signature header. */
+/**
+ * A signed delivery: the exact body bytes and the x-infisical-signature header. The body carries
+ * the signed `timestamp` (a value event is applied only with one).
+ */
 export function signed(body: object, secret = WEBHOOK_SECRET): { body: string; header: string } {
   const ts = Date.now();
-  const withTs =
-    'event' in body && (body as { event: string }).event === 'secrets.modified'
-      ? { ...body, timestamp: ts }
-      : body;
-  const text = JSON.stringify(withTs);
+  const text = JSON.stringify({ ...body, timestamp: ts });
   return { body: text, header: signWebhook(text, secret, ts) };
 }
 
@@ -255,23 +254,78 @@ export function seed(secrets: Record<string, string> | ReadonlyMap<string, strin
   };
 }
 
+/** Where the spec header differs between benches. */
+export interface SpecHeaderOptions {
+  projectId?: string;
+  /** The webhook listener (default 127.0.0.1:0); the admin listener takes its host, port 0. */
+  listen?: string;
+  /** Extra lines of the `webhook` block (e.g. `peers`), indented by two spaces. */
+  webhookExtra?: string;
+  /** Extra lines of the `infisical` block (e.g. `eventSubscription`), indented by two spaces. */
+  infisicalExtra?: string;
+}
+
 /** The spec header every bench uses (universal auth against `url`, one source, a signed webhook). */
-export function specHeader(url: string, wait: string, payloadValues = 'apply'): string {
+export function specHeader(
+  url: string,
+  wait: string,
+  payloadValues = 'apply',
+  opts: SpecHeaderOptions = {},
+): string {
+  const listen = opts.listen ?? '127.0.0.1:0';
+  const host = listen.slice(0, listen.lastIndexOf(':'));
   return `infisical:
   url: ${url}
   auth: { universal: { clientId: ${CLIENT_ID}, clientSecret: ${CLIENT_SECRET} } }
-sources:
-  - { projectId: ${PROJECT}, environment: ${ENV}, path: / }
+${opts.infisicalExtra ?? ''}sources:
+  - { projectId: ${opts.projectId ?? PROJECT}, environment: ${ENV}, path: / }
 webhook:
-  listen: 127.0.0.1:0
+  listen: ${listen}
   secret: ${WEBHOOK_SECRET}
   payloadValues: ${payloadValues}
-admin:
-  listen: 127.0.0.1:0
+${opts.webhookExtra ?? ''}admin:
+  listen: ${host}:0
 defaults:
   wait: ${wait}
 targets:
 `;
+}
+
+/** One target `k` writing `{{secrets.K}}` and a newline to `out/k.txt`. */
+export const TARGET_K = `  - name: k
+    files:
+      - contents: "{{secrets.K}}\\n"
+        destination: out/k.txt
+`;
+
+/** One side of an A/B measurement: a run that returns one latency, and the samples. */
+export interface Side {
+  run(): Promise<number>;
+  samples: number[];
+}
+
+/**
+ * Warm both sides up (`warmup` runs each, interleaved), then take `count` samples per side in
+ * alternating blocks of `block`, so that drift (other load) hits both equally.
+ */
+export async function alternate(
+  a: Side,
+  b: Side,
+  opts: { warmup: number; count: number; block: number; what: string },
+): Promise<void> {
+  log(`warm-up: ${opts.warmup} ${opts.what} each`);
+  for (let i = 0; i < opts.warmup; i += 1) {
+    await a.run();
+    await b.run();
+  }
+  log(`measuring: ${opts.count} ${opts.what} each, alternating blocks of ${opts.block}`);
+  for (let block = 0; block * opts.block < opts.count; block += 1) {
+    const order = block % 2 === 0 ? [a, b] : [b, a];
+    for (const side of order) {
+      for (let i = 0; i < opts.block && block * opts.block + i < opts.count; i += 1)
+        side.samples.push(await side.run());
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ const BENCHES: Array<{ id: number; file: string }> = [
   { id: 4, file: 'scale.js' },
   { id: 5, file: 'memory.js' },
   { id: 6, file: 'coldstart.js' },
+  { id: 7, file: 'fleet.js' },
+  { id: 8, file: 'stream.js' },
 ];
 
 /** Hard limit per bench process; each is designed to finish well inside it. */

@@ -8,12 +8,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { Daemon } from '../../src/engine/daemon.js';
 import { signWebhook } from '../../src/events/signature.js';
 import { startInfisical, tempDir, waitFor } from '../helpers/harness.js';
+import { portFreeOnAll } from '../helpers/ports.js';
 import { serveSpec } from '../helpers/serve.js';
 
 const SECRET = 'whsec-relay-test-7c1d';
@@ -32,32 +32,6 @@ identities:
     name: reloader
     universal: { clientId: cid-r, clientSecret: csecret-relay-1, lockout: false }
 `;
-
-/** A port free on every host (the three replicas share it, like pods do). */
-async function commonPort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, HOSTS[0], () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const free = await Promise.all(
-      HOSTS.map(
-        (host) =>
-          new Promise<boolean>((resolve) => {
-            const s = createServer();
-            s.once('error', () => resolve(false));
-            s.listen(port, host, () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return port;
-  }
-  throw new Error('no port free on 127.0.0.2-4');
-}
 
 interface Replica {
   host: string;
@@ -151,7 +125,7 @@ const reloadsOf = async (r: Replica) =>
 
 test('three replicas: one signed delivery reaches all three (one reload each); a stopped replica catches up at start; a forged relay is refused; nothing is relayed twice', async (t) => {
   const local = await startInfisical(t, SEED, { webhookDelayMs: 10 });
-  const port = await commonPort();
+  const port = await portFreeOnAll(HOSTS);
   const dirs = await Promise.all(HOSTS.map(() => tempDir(t, 'rld-relay-')));
   const replicas = await Promise.all(
     HOSTS.map((h, i) => startReplica(t, h, port, local.url, dirs[i] as string)),
