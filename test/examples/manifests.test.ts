@@ -122,6 +122,15 @@ const workloads = (example: string): Doc[] =>
       ['Deployment', 'Job', 'StatefulSet', 'DaemonSet'].includes(String(d.value['kind'])),
     );
 
+/** examples/<example>/kustomization.yaml, parsed. */
+const kustomizationOf = (example: string): Obj =>
+  obj(
+    parseAllDocuments(readFileSync(join(examplesDir, example, 'kustomization.yaml'), 'utf8')).map(
+      (d) => d.toJS(),
+    )[0],
+    'kustomization',
+  );
+
 const byKind = (example: string, kind: string): Doc[] =>
   docsByExample.get(example)!.filter((d) => d.value['kind'] === kind);
 
@@ -257,12 +266,7 @@ for (const example of examples) {
         name: 'system:auth-delegator',
       });
       const subject = arr(bindings[0]!.value['subjects'])[0]!;
-      const kustomization = obj(
-        parseAllDocuments(
-          readFileSync(join(examplesDir, example, 'kustomization.yaml'), 'utf8'),
-        ).map((d) => d.toJS())[0],
-        'kustomization',
-      );
+      const kustomization = kustomizationOf(example);
       assert.equal(
         subject['namespace'],
         kustomization['namespace'],
@@ -273,12 +277,7 @@ for (const example of examples) {
 
   test(`(3) ${example}: kustomization.yaml lists every manifest, and the README explains it`, () => {
     const dir = join(examplesDir, example);
-    const k = obj(
-      parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')).map((d) =>
-        d.toJS(),
-      )[0],
-      'kustomization',
-    );
+    const k = kustomizationOf(example);
     assert.equal(k['kind'], 'Kustomization');
     assert.deepEqual(
       [...(k['resources'] as string[])].sort(),
@@ -311,16 +310,19 @@ for (const example of SIDECARS) {
       true,
       'shareProcessNamespace: the app is visible',
     );
-    assert.deepEqual(httpProbe(reloader, 'startupProbe'), { path: '/readyz', port: 8080 });
-    assert.deepEqual(httpProbe(reloader, 'readinessProbe'), { path: '/readyz', port: 8080 });
-    assert.deepEqual(httpProbe(reloader, 'livenessProbe'), { path: '/healthz', port: 8080 });
-
     const spec = await specFor(example, reloader);
+    // The probes ask the admin listener; the webhook listener serves only the webhook path.
+    const adminPort = spec.admin.listen.port;
+    assert.notEqual(adminPort, spec.webhook.listen.port);
+    assert.deepEqual(httpProbe(reloader, 'startupProbe'), { path: '/readyz', port: adminPort });
+    assert.deepEqual(httpProbe(reloader, 'readinessProbe'), { path: '/readyz', port: adminPort });
+    assert.deepEqual(httpProbe(reloader, 'livenessProbe'), { path: '/healthz', port: adminPort });
+
     requireWebhookSecret(spec); // the daemon would refuse an unsigned webhook
     assert.equal(spec.webhook.listen.port, 8080);
     assert.deepEqual(
       arr(reloader['ports']).map((p) => p['containerPort']),
-      [8080],
+      [8080, adminPort],
     );
 
     // One app container; every target reloads it by signal, by name, as the same uid.
@@ -443,3 +445,108 @@ test('(4) every example reloader.yaml passes `infisical-reloader validate`', asy
     assert.match(r.stdout, new RegExp(`${basename(file)}: valid \\(\\d+ targets?, \\d+ files?\\)`));
   }
 });
+
+for (const example of SIDECARS) {
+  test(`(3) ${example}: three replicas that all take every change (peers, PDB, NetworkPolicy, scraping)`, async () => {
+    const [doc] = workloads(example);
+    assert.ok(doc);
+    const deploymentSpec = obj(doc.value['spec'], 'spec');
+    assert.equal(deploymentSpec['replicas'], 3, 'replicas: 3');
+    const pod = podOf(doc);
+    const reloader = reloaderOf(pod);
+    const spec = await specFor(example, reloader);
+    const template = obj(obj(deploymentSpec['template'], 'template')['metadata'], 'metadata');
+    const labels = obj(template['labels'], 'labels');
+    const selects = (selector: unknown) =>
+      Object.entries(obj(selector, 'selector')).every(([k, v]) => labels[k] === v);
+
+    // The relay finds the other replicas through a headless Service of this Deployment's pods.
+    const dns = spec.webhook.peers?.dns;
+    assert.ok(dns, 'webhook.peers.dns');
+    const peers = byKind(example, 'Service').find((d) => nameOf(d) === dns);
+    assert.ok(peers, `a Service named ${dns}`);
+    const peersSpec = obj(peers.value['spec'], 'peers spec');
+    assert.equal(peersSpec['clusterIP'], 'None', 'headless');
+    assert.ok(selects(peersSpec['selector']), 'the peers Service selects these pods');
+    assert.deepEqual(
+      arr(peersSpec['ports']).map((p) => p['targetPort']),
+      [spec.webhook.listen.port],
+    );
+    const podIp = arr(reloader['env']).find((e) => e['name'] === 'POD_IP');
+    assert.deepEqual(
+      obj(podIp?.['valueFrom'], 'POD_IP valueFrom')['fieldRef'],
+      { fieldPath: 'status.podIP' },
+      'POD_IP from the downward API (the relay skips its own pod)',
+    );
+
+    const [pdb, ...morePdbs] = byKind(example, 'PodDisruptionBudget');
+    assert.ok(pdb && morePdbs.length === 0, 'one PodDisruptionBudget');
+    const pdbSpec = obj(pdb.value['spec'], 'pdb spec');
+    assert.ok(selects(obj(pdbSpec['selector'], 'pdb selector')['matchLabels']));
+    assert.equal(pdbSpec['minAvailable'], 2);
+
+    // Infisical and the peers reach the webhook port only, Prometheus the admin port only.
+    const [np] = byKind(example, 'NetworkPolicy');
+    assert.ok(np, 'a NetworkPolicy');
+    const npSpec = obj(np.value['spec'], 'networkpolicy spec');
+    assert.ok(selects(obj(npSpec['podSelector'], 'podSelector')['matchLabels']));
+    const rules = arr(npSpec['ingress']);
+    const ruleFor = (port: number) =>
+      rules.filter((r) => arr(r['ports']).some((p) => p['port'] === port));
+    const webhookRules = ruleFor(spec.webhook.listen.port);
+    const adminRules = ruleFor(spec.admin.listen.port);
+    assert.equal(webhookRules.length, 1, 'one rule admits the webhook port');
+    assert.equal(adminRules.length, 1, 'one rule admits the admin port');
+    assert.ok(webhookRules[0]!['from'] && adminRules[0]!['from'], 'both rules name their sources');
+    const webhookFrom = JSON.stringify(webhookRules[0]!['from']);
+    assert.match(webhookFrom, /infisical/, 'Infisical may reach the webhook port');
+    assert.ok(
+      arr(webhookRules[0]!['from']).some(
+        (f) => isObj(f['podSelector']) && selects(obj(f['podSelector'], 'ps')['matchLabels']),
+      ),
+      'the peers may reach the webhook port',
+    );
+    assert.doesNotMatch(JSON.stringify(adminRules[0]!['from']), /infisical/);
+    assert.ok(
+      arr(adminRules[0]!['ports']).every((p) => p['port'] !== spec.webhook.listen.port),
+      'the admin rule does not open the webhook port',
+    );
+
+    const annotations = obj(template['annotations'], 'pod annotations');
+    assert.equal(annotations['prometheus.io/scrape'], 'true');
+    assert.equal(annotations['prometheus.io/port'], String(spec.admin.listen.port));
+    assert.equal(annotations['prometheus.io/path'], '/metrics');
+
+    // Requests close to the measured use (≈ 70 MiB idle), the limit at least twice the heap cap.
+    const res = obj(reloader['resources'], 'resources');
+    assert.equal(obj(res['requests'], 'requests')['memory'], '80Mi');
+
+    const readme = readFileSync(join(examplesDir, example, 'README.md'), 'utf8');
+    assert.match(readme, /## Several replicas/);
+    assert.match(readme, /Event Subscriptions/);
+  });
+}
+
+for (const example of examples) {
+  test(`(3) ${example}: cluster-scoped names are unique per namespace, and the image placeholder says how to build it`, () => {
+    const k = kustomizationOf(example);
+    for (const b of byKind(example, 'ClusterRoleBinding')) {
+      assert.ok(
+        nameOf(b).startsWith(`${String(k['namespace'])}-`),
+        `${where(b)}: the ClusterRoleBinding's name starts with the namespace`,
+      );
+    }
+    const replacement = arr(k['replacements'] as unknown[]).find((r) =>
+      JSON.stringify(r).includes('ClusterRoleBinding'),
+    );
+    assert.ok(replacement, 'kustomize puts the namespace into the binding name');
+    for (const doc of workloads(example)) {
+      const text = readFileSync(doc.file, 'utf8');
+      assert.match(
+        text,
+        /docker build -t [^\n]*infisical-reloader[^\n]* \./,
+        `${where(doc)}: build line`,
+      );
+    }
+  });
+}
