@@ -12,7 +12,10 @@ import { WebhookSecrets } from '../../src/events/webhook-secrets.js';
 import { silentLogger } from '../../src/logger.js';
 import { Scrubber } from '../../src/secrets/scrubber.js';
 import type { WebhookSpec } from '../../src/config/types.js';
-import { tempDir, waitFor } from '../helpers/harness.js';
+import { request } from 'undici';
+import { signWebhook } from '../../src/events/signature.js';
+import { oneProjectSeed, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
+import { serveSpec } from '../helpers/serve.js';
 
 function webhook(secretFile: string): WebhookSpec {
   return {
@@ -79,4 +82,55 @@ test('a secretFile that is not there yet: no secret, a problem for /status, then
   await writeFile(join(dir, 'webhook-secret'), 'whsec-late-3333');
   await waitFor(() => secrets.configured, { what: 'the late secret to be read' });
   assert.equal(file.problem, undefined);
+});
+
+test('SIGHUP re-reads the secretFile: deliveries signed with the new secret verify, and with the old one for maxAge', async (t) => {
+  const dir = await tempDir(t);
+  const local = await startInfisical(t, oneProjectSeed({ '/': '{ A: a1 }' }));
+  const secretPath = join(dir, 'webhook-secret');
+  await writeFile(secretPath, 'whsec-before-hup-1');
+  const specFile = join(dir, 'reloader.yaml');
+  await writeFile(
+    specFile,
+    `infisical:
+  url: ${local.url}
+  auth: { universal: { clientId: cid, clientSecret: csecret-123456 } }
+sources: [ { projectId: p1, environment: prod, path: / } ]
+webhook: { listen: 127.0.0.1:0, secretFile: ${secretPath}, maxAge: 1m }
+admin: { listen: 127.0.0.1:0 }
+targets:
+  - name: a
+    files: [ { contents: "{{secrets.A}}", destination: out/a } ]
+`,
+  );
+  const served = await serveSpec(t, specFile);
+  const deliver = async (secret: string): Promise<number> => {
+    const ts = Date.now();
+    const body = JSON.stringify({
+      event: 'secrets.modified',
+      project: { workspaceId: 'p1', projectId: 'p1', environment: 'prod', secretPath: '/' },
+      timestamp: ts,
+    });
+    const res = await request(`${served.url}/infisical/webhook`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-infisical-signature': signWebhook(body, secret, ts),
+      },
+      body,
+    });
+    await res.body.dump();
+    return res.statusCode;
+  };
+  assert.equal(await deliver('whsec-before-hup-1'), 200);
+  assert.equal(await deliver('whsec-after-hup-2'), 401, 'not yet the new secret');
+  await writeFile(secretPath, 'whsec-after-hup-2');
+  assert.equal(await served.daemon.reload(), true, 'SIGHUP succeeds');
+  assert.equal(await deliver('whsec-after-hup-2'), 200, 'the new secret verifies after SIGHUP');
+  assert.equal(
+    await deliver('whsec-before-hup-1'),
+    200,
+    'the old one still verifies within maxAge',
+  );
+  assert.equal(await deliver('whsec-never-was-3'), 401);
 });
