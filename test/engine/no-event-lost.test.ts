@@ -31,18 +31,19 @@ targets:
 ${extra}`;
   await writeFile(file, text(''));
   const spec = await loadSpec(file, {});
+  const metrics = new Metrics({ defaultMetrics: false });
   const d = new Daemon({
     spec,
     logger: silentLogger(),
     env: { PATH: process.env['PATH'] },
-    metrics: new Metrics({ defaultMetrics: false }),
+    metrics,
     reloadSpec: () => loadSpec(file, {}),
   });
   t.after(() => d.stop());
   const read = () => readFile(join(dir, 'out', 'a'), 'utf8').catch(() => '');
   const reloads = async () =>
     (await readFile(join(dir, 'reloads.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  return { d, dir, file, text, read, reloads, local };
+  return { d, dir, file, text, read, reloads, local, metrics };
 }
 
 test('a value event accepted while the first reload is still running reaches the file', async (t) => {
@@ -93,4 +94,34 @@ test('a value event accepted during a SIGHUP reload reaches the file', async (t)
     what: 'the event sent during SIGHUP on disk',
     timeoutMs: 10_000,
   });
+});
+
+test('event-to-file stops when the files are on disk; event-to-reload includes the 1 s reload', async (t) => {
+  const { d, read, reloads, metrics } = await slowReloadDaemon(t);
+  const series = async (name: string) => {
+    const text = await metrics.text();
+    const value = (part: string) =>
+      Number(new RegExp(`^${name}_${part}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { sum: value('sum'), count: value('count') };
+  };
+  await d.start();
+  await waitFor(async () => (await reloads()).includes('end'), { what: 'the first reload done' });
+  await d.idle();
+  const fileBefore = await series('reloader_event_to_file_seconds');
+  const reloadBefore = await series('reloader_event_to_reload_seconds');
+  d.handleEvent({ kind: 'value', action: 'updated', key: 'A', value: 'a4-timed' });
+  await waitFor(async () => (await read()) === 'a4-timed', { what: 'the event on disk' });
+  await waitFor(async () => (await reloads()).filter((l) => l === 'end').length === 2, {
+    what: 'the second reload done',
+    timeoutMs: 10_000,
+  });
+  await d.idle();
+  const file = await series('reloader_event_to_file_seconds');
+  const reload = await series('reloader_event_to_reload_seconds');
+  assert.equal(file.count - fileBefore.count, 1);
+  assert.equal(reload.count - reloadBefore.count, 1);
+  const fileS = file.sum - fileBefore.sum;
+  const reloadS = reload.sum - reloadBefore.sum;
+  assert.ok(fileS < 0.5, `event → file ${fileS} s: the 1 s reload is not in it`);
+  assert.ok(reloadS >= 1, `event → reload ${reloadS} s: the reload is in it`);
 });
