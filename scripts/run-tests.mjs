@@ -5,11 +5,18 @@
 // the plain line "tests: N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { clearTimeout, setTimeout } from 'node:timers';
 
 const extra = process.argv.slice(2);
 const files = extra.length > 0 ? extra : ['dist/test/'];
+// A test that hangs fails after 2 minutes; a file whose process never exits (a leaked handle
+// after its tests passed) is caught by the watchdog below, which fails the run instead of
+// letting CI wait for its own time limit.
+const TEST_TIMEOUT_MS = 120_000;
+const RUN_LIMIT_MS = Number(process.env.TEST_RUN_LIMIT_MS ?? 20 * 60_000);
 const args = [
   '--test',
+  `--test-timeout=${TEST_TIMEOUT_MS}`,
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   '--test-reporter=tap',
@@ -17,7 +24,15 @@ const args = [
   ...files,
 ];
 const child = spawn(process.execPath, args, { stdio: 'inherit' });
+const watchdog = setTimeout(() => {
+  console.error(
+    `run-tests: the run passed ${RUN_LIMIT_MS / 60_000} minutes (a test file that does not exit?); killing it`,
+  );
+  child.kill('SIGTERM'); // the runner ends its test processes on SIGTERM
+  setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+}, RUN_LIMIT_MS);
 child.on('exit', (code, signal) => {
+  clearTimeout(watchdog);
   let tap = '';
   try {
     tap = readFileSync('test-results.tap', 'utf8');

@@ -94,6 +94,7 @@ test('a value event accepted during a SIGHUP reload reaches the file', async (t)
     what: 'the event sent during SIGHUP on disk',
     timeoutMs: 10_000,
   });
+  await d.stop(); // the new target's first reload may still be running: done before cleanup
 });
 
 test('event-to-file stops when the files are on disk; event-to-reload includes the 1 s reload', async (t) => {

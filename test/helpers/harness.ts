@@ -4,6 +4,7 @@
  * saw last, and the canary scan that proves no secret reached an output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -25,10 +26,23 @@ export const repoRoot = here.includes(`${'/dist/'}`)
 /** The built CLI entry point (npm test builds before running). */
 export const mainJs = join(repoRoot, 'dist', 'src', 'main.js');
 
-/** A fresh temp dir removed after the test. */
+/**
+ * A fresh temp dir removed after the test. `after` hooks run in the order they were added, and
+ * one that throws skips the rest: this one usually runs before the stop of a daemon started
+ * later in the test, so it never throws. The removal retries (ENOTEMPTY while a last write
+ * lands); if the dir still cannot be removed it says so on stderr and is removed again when the
+ * process exits. A test whose daemon may still be writing stops it itself before it ends.
+ */
 export async function tempDir(t: TestContext, prefix = 'rld-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    try {
+      await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch (err) {
+      process.stderr.write(`tempDir: ${dir} not removed yet (${String(err)}); again at exit\n`);
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
+  });
   return dir;
 }
 
