@@ -57,13 +57,14 @@ export function registerWebhookRoute(server: FastifyInstance, deps: WebhookRoute
         relayedBy: relayed === undefined ? undefined : String(relayed).slice(0, 253),
         remote: request.ip,
       });
+      const sent = reply.code(answer.status).send(answer.body);
+      // The answer is in the socket's hands now; the forward's own I/O starts on a later tick,
+      // so the relay never delays it, and it starts before the local pass gets the event loop.
       const relay = answer.relay;
       if (relay !== undefined && deps.relay !== undefined) {
-        const forward = deps.relay;
-        const body = rawBody(request);
-        reply.raw.once('finish', () => forward(body, relay.signature));
+        deps.relay(rawBody(request), relay.signature);
       }
-      return reply.code(answer.status).send(answer.body);
+      return sent;
     });
   });
 }
