@@ -6,8 +6,9 @@
  *   (2) the files whose bytes or mode changed are committed atomically under a lock;
  *   (3) `check` runs after the new files are in place; on failure the previous files are back
  *       and no reload runs;
- *   (4) the reload runs once, only when something was written (or when the previous reload
- *       failed: it is retried even if the files did not change); on the first render a signal
+ *   (4) the reload runs once, only when something was written — a file other than those with
+ *       `reloadOnChange: false` (or when the previous reload failed: it is retried even if the
+ *       files did not change); on the first render a signal
  *       to a process that is not running yet is `skipped`, not a failure;
  *   (5) the outcome is recorded in the target's `TargetState` (for /status, /metrics, exit codes);
  *       the moment the files are in place — before the reload runs — `onCommitted` is told, so
@@ -15,6 +16,7 @@
  *       all change together, while the reload may still take seconds.
  * A pass never throws: failures are returned, so one target never blocks the others.
  */
+import * as path from 'node:path';
 import type { Logger } from '../logger.js';
 import type { Scrubber } from '../secrets/scrubber.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
@@ -127,6 +129,10 @@ export async function runTargetPass(
   }
   state.lastRenderAt = now().toISOString();
 
+  const wantsReload = new Map(
+    target.spec.files.map((f) => [path.resolve(f.destination), f.reloadOnChange]),
+  );
+
   // (2)+(3) commit with check and rollback
   let written: string[];
   try {
@@ -156,6 +162,8 @@ export async function runTargetPass(
     log.debug('output unchanged: no write, no reload');
     return done({ status: 'unchanged', written, keysRead: rendered.keysRead });
   }
+  const reloadWanted =
+    state.reloadPending || written.some((d) => wantsReload.get(path.resolve(d)) !== false);
   if (written.length > 0) {
     const committedAt = performance.now();
     log.info(
@@ -172,7 +180,8 @@ export async function runTargetPass(
   }
 
   // (4) reload once
-  if (!target.spec.reload) {
+  if (!target.spec.reload || !reloadWanted) {
+    if (target.spec.reload) log.info('only files with reloadOnChange: false changed; no reload');
     return done({ status: 'committed', written, keysRead: rendered.keysRead });
   }
   const reload = await runReload(target.spec.reload, {

@@ -57,7 +57,13 @@ import { targetLogger } from './target-logger.js';
 
 export interface RenderedFile {
   spec: FileSpec;
-  contents: string;
+  /** Text (written as UTF-8) or bytes (`encoding: base64`, `pkcs12`). */
+  contents: string | Buffer;
+}
+
+/** The bytes a rendered file is written as. */
+export function renderedBytes(file: RenderedFile): Buffer {
+  return typeof file.contents === 'string' ? Buffer.from(file.contents, 'utf8') : file.contents;
 }
 
 export interface CommitResult {
@@ -196,7 +202,7 @@ export async function commitTarget(
     for (const [i, f] of rendered.entries()) {
       const destination = destinations[i] as string;
       const previous = await readCurrent(destination);
-      plans.push({ spec: f.spec, destination, data: Buffer.from(f.contents, 'utf8'), previous });
+      plans.push({ spec: f.spec, destination, data: renderedBytes(f), previous });
     }
     // (3)
     const changed = plans.filter((p) => !isUnchanged(p));
