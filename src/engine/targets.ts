@@ -12,6 +12,7 @@ import type { RenderedFile } from '../output/commit.js';
 import type { SecretMap } from '../secrets/snapshot.js';
 import { compileTemplate, type CompiledTemplate } from '../template/engine.js';
 import { buildPkcs12, type Pkcs12Inputs } from '../output/pkcs12.js';
+import { firstCertificate } from '../reload/verify.js';
 
 /**
  * The bytes of a file with `encoding: base64`: standard or URL-safe alphabet, padding and
@@ -178,7 +179,12 @@ export function renderTarget(
         };
         const chain = text('chain');
         if (chain !== undefined) inputs.chain = chain;
-        files.push({ spec: file.spec, contents: buildPkcs12(inputs, file.name) });
+        const certificate = firstCertificate(inputs.certificate);
+        files.push({
+          spec: file.spec,
+          contents: buildPkcs12(inputs, file.name),
+          ...(certificate === undefined ? {} : { certificate }),
+        });
         continue;
       }
       const output = renderText(file.template as CompiledTemplate);
