@@ -51,8 +51,8 @@ function fingerprint(der: Buffer): string {
 }
 
 /** The DER of the certificate served at host:port (after PostgreSQL's SSLRequest if asked). */
-function servedCertificate(
-  spec: Extract<VerifySpec, { kind: 'tls' }>,
+export function servedCertificate(
+  spec: Pick<Extract<VerifySpec, { kind: 'tls' }>, 'host' | 'port' | 'serverName' | 'startTls'>,
   timeoutMs: number,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
