@@ -224,7 +224,10 @@ export async function runTargetPass(
       await commit.settle();
       return done({ status: 'committed', written, reload, verify, keysRead: rendered.keysRead });
     }
-    const restoreFailed = await commit.rollback();
+    const restoreFailed = await commit.rollback().catch((err: unknown) => {
+      log.error({ err }, 'could not put the previous files back');
+      return written;
+    });
     state.files = previousHashes;
     const again = await reloadOnce();
     const error = new ReloaderError(

@@ -230,9 +230,7 @@ export async function commitSet(
         const present = files.flatMap((f, i) => {
           const cur = current[i];
           if (cur === undefined) return [];
-          return [
-            { spec: { ...f.spec, mode: cur.mode, uid: cur.uid, gid: cur.gid }, data: cur.contents },
-          ];
+          return [{ spec: { ...f.spec, mode: cur.mode }, data: cur.contents }];
         });
         await writeDataDir(dir, old, present);
         await swapLink(dir, DATA_LINK, old);
