@@ -18,7 +18,7 @@
  *  (2) lock D/..data (one lock for the whole set);
  *  (3) remove crash leftovers: hidden data directories that ..data does not name, a stale
  *      `..data_tmp` and link temp files — only a killed run leaves them, and the lock proves no
- *      live writer owns them; the first pass after a start therefore cleans up;
+ *      live writer owns them (the start-up clean-up, `removeCrashLeftovers`, does the same);
  *  (4) read the current set through the destinations (whatever they are now: symlinks into
  *      ..data, or plain files of a target that was not a set before);
  *  (5) if ..data exists, every destination is its symlink into ..data and every file already

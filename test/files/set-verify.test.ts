@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { join } from 'node:path';
+import { removeCrashLeftovers } from '../../src/output/cleanup.js';
 import { makeCert, newKey } from '../examples/x509.js';
 import { COUNTING_RELOAD, passRig } from './pass.js';
 
@@ -110,6 +111,20 @@ test('atomic: set — a failed check is one swap back; crash leftovers are remov
   const names = await fsp.readdir(out);
   assert.deepEqual(names.filter((n) => n.startsWith('..')).sort(), ['..data', before.data].sort());
   assert.ok(rig.lines.some((l) => l.includes('removed what a crash left of a file set')));
+});
+
+test('atomic: set — the start-up clean-up (removeCrashLeftovers) removes unfinished data dirs under the lock', async (t) => {
+  const rig = await passRig(t, setSpec());
+  await rig.pass({ V: '1' });
+  const out = join(rig.dir, 'out');
+  const live = await fsp.readlink(join(out, '..data'));
+  await fsp.mkdir(join(out, '..2021_02_03_04_05_06.007.0badc0de'));
+  await fsp.symlink('..2021_02_03_04_05_06.007.0badc0de', join(out, '..data_tmp'));
+  const removed = await removeCrashLeftovers(rig.target.spec.files.map((f) => f.destination));
+  assert.equal(removed, 2);
+  const left = (await fsp.readdir(out)).filter((n) => n.startsWith('..')).sort();
+  assert.deepEqual(left, ['..data', live].sort());
+  assert.equal(await read(rig.dir, 'tls.crt'), 'crt=1\n', 'the live set is untouched');
 });
 
 for (const atomic of ['', 'set'] as const) {
