@@ -55,6 +55,14 @@ export interface Pkcs12Inputs {
 
 const ITERATIONS = 10_000;
 
+/**
+ * Keystores built lately, by a keyed digest of their inputs: building one costs two 10000-round
+ * key derivations (≈ 70 ms here), and an unchanged target is re-rendered on every change to any
+ * key it reads. The same inputs give the same bytes anyway (see the module comment).
+ */
+const built = new Map<string, Buffer>();
+const CACHE_LIMIT = 64;
+
 const OID = {
   data: '1.2.840.113549.1.7.1',
   certBag: '1.2.840.113549.1.12.10.1.3',
@@ -128,6 +136,9 @@ export function buildPkcs12(inputs: Pkcs12Inputs, name: string): Buffer {
   }
   inputsHash.update(inputs.friendlyName, 'utf8');
   const digest = inputsHash.digest();
+  const cacheKey = createHmac('sha256', inputs.password).update(digest).digest('base64');
+  const hit = built.get(cacheKey);
+  if (hit !== undefined) return hit;
   const derived = (purpose: string, bytes: number): Buffer =>
     createHmac('sha256', inputs.password)
       .update(purpose)
@@ -193,11 +204,14 @@ export function buildPkcs12(inputs: Pkcs12Inputs, name: string): Buffer {
   const mac = createHmac('sha256', Buffer.from(macKey.getBytes(), 'binary'))
     .update(authSafe)
     .digest();
-  return der(
+  const bytes = der(
     seq([
       int(3),
       seq([oid(OID.data), explicit0(octets(authSafe))]),
       seq([seq([seq([oid(OID.sha256), nul()]), octets(mac)]), octets(macSalt), int(ITERATIONS)]),
     ]),
   );
+  if (built.size >= CACHE_LIMIT) built.delete(built.keys().next().value as string);
+  built.set(cacheKey, bytes);
+  return bytes;
 }
