@@ -39,6 +39,11 @@ export const ERROR_CODES = {
     summary: '`check` failed or timed out; the previous files were put back',
   },
   RLD_ERR_RELOAD: { exit: 1, summary: 'the reload action failed or timed out' },
+  RLD_ERR_VERIFY: {
+    exit: 1,
+    summary:
+      '`verify` found the app did not take the reload; the last good files were put back and reloaded',
+  },
   RLD_ERR_LISTEN: { exit: 1, summary: 'the HTTP server could not bind its address (port in use)' },
   RLD_ERR_WEBHOOK: { exit: 1, summary: 'a webhook request was rejected (400/401/413)' },
   RLD_ERR_INTERNAL: { exit: 1, summary: 'a bug: an unexpected exception' },

@@ -33,6 +33,8 @@ export const DEFAULTS = Object.freeze({
   waitMax: '2s',
   commandTimeout: '10s',
   httpMethod: 'POST',
+  verifyAttempts: 3,
+  verifyInterval: '1s',
 });
 
 /** Reads and converts values of the raw spec, failing with the YAML location of a path. */

@@ -118,8 +118,44 @@ export interface FileSpec {
   uid?: number;
   gid?: number;
   createDirs: boolean;
+  /** `base64`: the rendered text is decoded and the bytes are written. */
+  encoding?: 'base64';
+  /** False: a change to this file alone is written but triggers no reload (absent: true). */
+  reloadOnChange?: boolean;
+  /** A PKCS#12 keystore built from these inline templates (instead of template/contents). */
+  pkcs12?: Pkcs12Spec;
   origin: Origin;
 }
+
+/** Inline templates of a PKCS#12 keystore's parts. The password is never logged. */
+export interface Pkcs12Spec {
+  certificate: string;
+  key: string;
+  chain?: string;
+  password: string;
+  friendlyName?: string;
+}
+
+/** A check that the app took the reload, run after it; failures roll the set back. */
+export type VerifySpec = {
+  /** Per attempt. */
+  timeoutMs: number;
+  attempts: number;
+  /** Pause before each further attempt. */
+  intervalMs: number;
+} & (
+  | {
+      kind: 'tls';
+      host: string;
+      port: number;
+      serverName?: string;
+      startTls?: 'postgres';
+      /** Destination holding the expected certificate; default: found among the files. */
+      certificate?: string;
+    }
+  | { kind: 'http'; url: string; status: number }
+  | { kind: 'command'; command: string[] }
+);
 
 export interface CommandSpec {
   /** argv, run without a shell. */
@@ -152,6 +188,9 @@ export interface TargetSpec {
   files: FileSpec[];
   check?: CommandSpec;
   reload?: ReloadSpec;
+  /** `set`: the files are swapped as a whole through a `..data` symlink. */
+  atomic?: 'set';
+  verify?: VerifySpec;
   wait: WaitSpec;
   origin: Origin;
 }

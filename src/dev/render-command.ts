@@ -12,6 +12,7 @@ import { fail, loadSpecFor, type CliIo, type ParsedArgs } from '../cli/context.j
 import type { ReloaderSpec, SourceSpec } from '../config/types.js';
 import { compileTargets, renderTarget } from '../engine/targets.js';
 import { ReloaderError } from '../errors.js';
+import { contentHash } from '../output/commit.js';
 import { parseSecretListing } from '../infisical/listing.js';
 import { Scrubber } from '../secrets/scrubber.js';
 import { SecretSnapshot, type SecretMap } from '../secrets/snapshot.js';
@@ -71,7 +72,11 @@ export async function runRenderCommand(args: ParsedArgs, io: CliIo): Promise<num
         io.stdout.write(
           `==> ${target.spec.name}: ${file.spec.destination} (mode ${file.spec.mode.toString(8).padStart(4, '0')})\n`,
         );
-        io.stdout.write(file.contents.endsWith('\n') ? file.contents : `${file.contents}\n`);
+        const text =
+          typeof file.contents === 'string'
+            ? file.contents
+            : `(${file.contents.length} bytes of binary data, sha256 ${contentHash(file.contents)})`;
+        io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
       }
     }
     return 0;

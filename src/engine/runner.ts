@@ -6,21 +6,30 @@
  *   (2) the files whose bytes or mode changed are committed atomically under a lock;
  *   (3) `check` runs after the new files are in place; on failure the previous files are back
  *       and no reload runs;
- *   (4) the reload runs once, only when something was written (or when the previous reload
- *       failed: it is retried even if the files did not change); on the first render a signal
+ *   (4) the reload runs once, only when something was written — a file other than those with
+ *       `reloadOnChange: false` (or when the previous reload failed: it is retried even if the
+ *       files did not change); on the first render a signal
  *       to a process that is not running yet is `skipped`, not a failure;
+ *   (4b) with `verify`, after a reload that ran (`ok`), the app is asked whether it took the
+ *       change; if not, the previous files are put back (for `atomic: set`, one swap back), the
+ *       reload runs again so the app is on the last good set, and the pass fails with
+ *       RLD_ERR_VERIFY. Until the verify passed, what a rollback needs is kept (a set's old data
+ *       directory); then it is dropped (`settle`);
  *   (5) the outcome is recorded in the target's `TargetState` (for /status, /metrics, exit codes);
  *       the moment the files are in place — before the reload runs — `onCommitted` is told, so
  *       that readiness, the index of which keys the target reads and the event-to-file latency
  *       all change together, while the reload may still take seconds.
  * A pass never throws: failures are returned, so one target never blocks the others.
  */
+import * as path from 'node:path';
 import type { Logger } from '../logger.js';
 import type { Scrubber } from '../secrets/scrubber.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
-import { commitTarget, contentHash } from '../output/commit.js';
+import type { VerifySpec } from '../config/types.js';
+import { commitTarget, contentHash, type RenderedFile } from '../output/commit.js';
 import { targetLogger } from '../output/target-logger.js';
 import { runCheck, runReload, type ReloadOutcome } from '../reload/index.js';
+import { firstCertificate, runVerify, type VerifyOutcome } from '../reload/verify.js';
 import type { SecretMap } from '../secrets/snapshot.js';
 import { renderTarget, type CompiledTarget } from './targets.js';
 
@@ -32,6 +41,7 @@ export interface PassResult {
   /** Destinations written by this pass (empty when unchanged or failed before writing). */
   written: string[];
   reload?: ReloadOutcome;
+  verify?: VerifyOutcome;
   error?: ReloaderError;
   /** Secret keys the target's templates read (empty when the render failed). */
   keysRead: Set<string>;
@@ -48,6 +58,7 @@ export interface TargetState {
   files: Record<string, string>;
   lastCheck?: { ok: boolean; at: string; detail?: string };
   lastReload?: { status: ReloadOutcome['status']; at: string; detail: string };
+  lastVerify?: { ok: boolean; at: string; detail: string };
   /** Keys read by the last successful render, used to pick dependents of a change. */
   keysRead: string[];
   /** The files have been committed at least once (readiness; the first-render reload rule). */
@@ -127,8 +138,14 @@ export async function runTargetPass(
   }
   state.lastRenderAt = now().toISOString();
 
+  const wantsReload = new Map(
+    target.spec.files.map((f) => [path.resolve(f.destination), f.reloadOnChange]),
+  );
+
   // (2)+(3) commit with check and rollback
   let written: string[];
+  let commit: Awaited<ReturnType<typeof commitTarget>>;
+  const previousHashes = { ...state.files };
   try {
     const result = await commitTarget(target.spec, rendered.files, {
       logger: options.logger,
@@ -136,6 +153,7 @@ export async function runTargetPass(
       runCheck: (spec) => runCheck(spec, options.cwd),
     });
     written = result.written;
+    commit = result;
     if (result.check) state.lastCheck = { ok: result.check.ok, at: now().toISOString() };
   } catch (err) {
     const error = asReloaderError(err, 'RLD_ERR_WRITE');
@@ -156,6 +174,8 @@ export async function runTargetPass(
     log.debug('output unchanged: no write, no reload');
     return done({ status: 'unchanged', written, keysRead: rendered.keysRead });
   }
+  const reloadWanted =
+    state.reloadPending || written.some((d) => wantsReload.get(path.resolve(d)) !== false);
   if (written.length > 0) {
     const committedAt = performance.now();
     log.info(
@@ -172,17 +192,63 @@ export async function runTargetPass(
   }
 
   // (4) reload once
-  if (!target.spec.reload) {
+  if (!target.spec.reload || !reloadWanted) {
+    if (target.spec.reload) log.info('only files with reloadOnChange: false changed; no reload');
+    await commit.settle();
     return done({ status: 'committed', written, keysRead: rendered.keysRead });
   }
-  const reload = await runReload(target.spec.reload, {
-    firstRender: options.firstRender,
-    logger: log,
-    scrubber: options.scrubber,
-    cwd: options.cwd,
-  });
-  state.lastReload = { status: reload.status, at: now().toISOString(), detail: reload.detail };
-  state.reloadPending = reload.status === 'failed';
+  const reloadSpec = target.spec.reload;
+  const reloadOnce = async (): Promise<ReloadOutcome> => {
+    const outcome = await runReload(reloadSpec, {
+      firstRender: options.firstRender,
+      logger: log,
+      scrubber: options.scrubber,
+      cwd: options.cwd,
+    });
+    state.lastReload = { status: outcome.status, at: now().toISOString(), detail: outcome.detail };
+    state.reloadPending = outcome.status === 'failed';
+    return outcome;
+  };
+  const reload = await reloadOnce();
+  // (4b) verify, and put the last good set back if the app did not take this one
+  const verifySpec = target.spec.verify;
+  if (verifySpec !== undefined && reload.status === 'ok' && written.length > 0) {
+    const verify = await runVerify(verifySpec, {
+      scrubber: options.scrubber,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      ...expectedCertificate(rendered.files, verifySpec),
+    });
+    state.lastVerify = { ok: verify.ok, at: now().toISOString(), detail: verify.detail };
+    if (verify.ok) {
+      log.info({ attempts: verify.attempts, detail: verify.detail }, 'verified');
+      await commit.settle();
+      return done({ status: 'committed', written, reload, verify, keysRead: rendered.keysRead });
+    }
+    const restoreFailed = await commit.rollback().catch((err: unknown) => {
+      log.error({ err }, 'could not put the previous files back');
+      return written;
+    });
+    state.files = previousHashes;
+    const again = await reloadOnce();
+    const error = new ReloaderError(
+      'RLD_ERR_VERIFY',
+      `target "${target.spec.name}": verify failed after ${verify.attempts} attempt(s): ${verify.detail}; ` +
+        (restoreFailed.length === 0
+          ? `the previous files were put back and reloaded (${again.status})`
+          : `${restoreFailed.length} previous files could NOT be put back: ${restoreFailed.join(', ')}`),
+      { details: { target: target.spec.name, attempts: verify.attempts, restoreFailed } },
+    );
+    log.error({ err: error }, 'verify failed; rolled back to the last good files');
+    return done({
+      status: 'failed',
+      written,
+      reload: again,
+      verify,
+      error,
+      keysRead: rendered.keysRead,
+    });
+  }
+  await commit.settle();
   if (reload.status === 'failed') {
     const error = new ReloaderError(
       'RLD_ERR_RELOAD',
@@ -192,6 +258,26 @@ export async function runTargetPass(
     return done({ status: 'failed', written, reload, error, keysRead: rendered.keysRead });
   }
   return done({ status: 'committed', written, reload, keysRead: rendered.keysRead });
+}
+
+/**
+ * The certificate a `tls` verify expects: from the file `verify.tls.certificate` names, else the
+ * first rendered file holding one (a pkcs12 file's leaf, or the first PEM certificate of a text
+ * file).
+ */
+function expectedCertificate(
+  files: readonly RenderedFile[],
+  verify: VerifySpec,
+): { expectedCertificate?: Buffer } {
+  if (verify.kind !== 'tls') return {};
+  const wanted = verify.certificate;
+  for (const f of files) {
+    if (wanted !== undefined && path.resolve(f.spec.destination) !== path.resolve(wanted)) continue;
+    const der =
+      f.certificate ?? (typeof f.contents === 'string' ? firstCertificate(f.contents) : undefined);
+    if (der !== undefined) return { expectedCertificate: der };
+  }
+  return {};
 }
 
 /** Milliseconds to 0.01 ms, for the timings in log lines. */

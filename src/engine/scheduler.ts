@@ -37,6 +37,8 @@ export interface SchedulerMetrics {
   observeEventToFile(seconds: number): void;
   observeEventToReload(seconds: number): void;
   declareTargets(targets: readonly string[]): void;
+  verify?(target: string, outcome: 'ok' | 'failed'): void;
+  targetError?(target: string, code: string | undefined): void;
 }
 
 /** Where the scheduler reads secrets from, and which sources keep a render from being current. */
@@ -212,6 +214,8 @@ export class TargetScheduler {
     }
     metrics.render(name, result.status);
     metrics.targetUp(name, result.status !== 'failed');
+    metrics.targetError?.(name, state.lastError?.code);
+    if (result.verify) metrics.verify?.(name, result.verify.ok ? 'ok' : 'failed');
     if (result.status !== 'failed') metrics.targetSuccess(name, this.timers.now());
     if (result.reload) {
       metrics.reload(name, result.reload.status);

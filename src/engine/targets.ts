@@ -6,16 +6,48 @@
  */
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
-import type { FileSpec, ReloaderSpec, TargetSpec } from '../config/types.js';
+import type { FileSpec, Pkcs12Spec, ReloaderSpec, TargetSpec } from '../config/types.js';
 import { ReloaderError, asReloaderError } from '../errors.js';
 import type { RenderedFile } from '../output/commit.js';
 import type { SecretMap } from '../secrets/snapshot.js';
 import { compileTemplate, type CompiledTemplate } from '../template/engine.js';
+import { buildPkcs12, type Pkcs12Inputs } from '../output/pkcs12.js';
+import { firstCertificate } from '../reload/verify.js';
+
+/**
+ * The bytes of a file with `encoding: base64`: standard or URL-safe alphabet, padding and
+ * whitespace (line breaks of a PEM-style body) allowed, anything else a render error naming
+ * the file — never a partial decode (Node's decoder would silently skip a bad character).
+ */
+export function decodeFileBase64(text: string, name: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  const body = compact.replace(/={1,2}$/, '');
+  const padded = compact.length !== body.length;
+  if (
+    !/^[A-Za-z0-9+/_-]*$/.test(body) ||
+    body.length % 4 === 1 ||
+    (padded && compact.length % 4 !== 0)
+  ) {
+    throw new ReloaderError(
+      'RLD_ERR_RENDER',
+      `${name}: the rendered text is not valid base64 (the file has encoding: base64); nothing was written`,
+      { details: { template: name } },
+    );
+  }
+  return Buffer.from(body.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
 
 export interface CompiledFile {
   spec: FileSpec;
-  template: CompiledTemplate;
+  /** The name errors report the file under (template path or YAML path). */
+  name: string;
+  /** The file's template; absent for a pkcs12 file, whose parts are in `pkcs12`. */
+  template?: CompiledTemplate;
+  pkcs12?: Pkcs12Templates;
 }
+
+/** The compiled parts of a pkcs12 file (`chain` and `friendlyName` are optional). */
+export type Pkcs12Templates = Record<keyof Pkcs12Spec, CompiledTemplate | undefined>;
 
 export interface CompiledTarget {
   spec: TargetSpec;
@@ -31,7 +63,7 @@ export interface RenderedTarget {
 /** The name a template is reported under: its path relative to the spec, or the YAML path. */
 export function templateName(spec: ReloaderSpec, file: FileSpec): string {
   if (file.template !== undefined) return relative(spec.dir, file.template) || file.template;
-  return `${file.origin.yamlPath}.contents`;
+  return `${file.origin.yamlPath}.${file.pkcs12 ? 'pkcs12' : 'contents'}`;
 }
 
 /** Decodes template files, refusing bytes that are not UTF-8 (they would render as U+FFFD). */
@@ -93,10 +125,23 @@ export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget
           );
         }
         source = read;
+      } else if (file.pkcs12 !== undefined) {
+        const parts = file.pkcs12;
+        const part = (key: keyof Pkcs12Spec): CompiledTemplate | undefined =>
+          parts[key] === undefined ? undefined : compileTemplate(`${name}.${key}`, parts[key]);
+        const pkcs12: Pkcs12Templates = {
+          certificate: part('certificate'),
+          key: part('key'),
+          chain: part('chain'),
+          password: part('password'),
+          friendlyName: part('friendlyName'),
+        };
+        files.push({ spec: file, name, pkcs12 });
+        continue;
       } else {
         source = file.contents ?? '';
       }
-      files.push({ spec: file, template: compileTemplate(name, source) });
+      files.push({ spec: file, name, template: compileTemplate(name, source) });
     }
     out.push({ spec: target, files });
   }
@@ -114,11 +159,39 @@ export function renderTarget(
 ): RenderedTarget {
   const keysRead = new Set<string>();
   const files: RenderedFile[] = [];
+  const ctx = { secrets, env, target: { name: target.spec.name } };
+  const renderText = (template: CompiledTemplate): string => {
+    const result = template.render(ctx);
+    for (const key of result.keysRead) keysRead.add(key);
+    return result.output;
+  };
   for (const file of target.files) {
     try {
-      const result = file.template.render({ secrets, env, target: { name: target.spec.name } });
-      for (const key of result.keysRead) keysRead.add(key);
-      files.push({ spec: file.spec, contents: result.output });
+      if (file.pkcs12 !== undefined) {
+        const parts = file.pkcs12;
+        const text = (key: keyof Pkcs12Spec): string | undefined =>
+          parts[key] === undefined ? undefined : renderText(parts[key]);
+        const inputs: Pkcs12Inputs = {
+          certificate: text('certificate') ?? '',
+          key: text('key') ?? '',
+          password: text('password') ?? '',
+          friendlyName: text('friendlyName') ?? target.spec.name,
+        };
+        const chain = text('chain');
+        if (chain !== undefined) inputs.chain = chain;
+        const certificate = firstCertificate(inputs.certificate);
+        files.push({
+          spec: file.spec,
+          contents: buildPkcs12(inputs, file.name),
+          ...(certificate === undefined ? {} : { certificate }),
+        });
+        continue;
+      }
+      const output = renderText(file.template as CompiledTemplate);
+      files.push({
+        spec: file.spec,
+        contents: file.spec.encoding === 'base64' ? decodeFileBase64(output, file.name) : output,
+      });
     } catch (err) {
       const e = asReloaderError(err, 'RLD_ERR_RENDER');
       throw new ReloaderError(e.code, `target "${target.spec.name}": ${e.message}`, {

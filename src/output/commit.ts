@@ -53,11 +53,20 @@ import {
   type PreparedFile,
 } from './atomic-write.js';
 import { DEFAULT_WAIT_MS, withLocks, type LockOptions } from './lock.js';
+import { commitSet } from './set-swap.js';
 import { targetLogger } from './target-logger.js';
 
 export interface RenderedFile {
   spec: FileSpec;
-  contents: string;
+  /** Text (written as UTF-8) or bytes (`encoding: base64`, `pkcs12`). */
+  contents: string | Buffer;
+  /** DER of the leaf certificate of a pkcs12 file (what a `tls` verify expects). */
+  certificate?: Buffer;
+}
+
+/** The bytes a rendered file is written as. */
+export function renderedBytes(file: RenderedFile): Buffer {
+  return typeof file.contents === 'string' ? Buffer.from(file.contents, 'utf8') : file.contents;
 }
 
 export interface CommitResult {
@@ -67,7 +76,20 @@ export interface CommitResult {
   unchanged: string[];
   /** The check's outcome, tails scrubbed; absent when there is no check or nothing changed. */
   check?: CommandOutcome;
+  /**
+   * Put the previous files back (a `verify` after the reload failed), under the locks again;
+   * returns the destinations that could not be restored. For an `atomic: set` target, one swap
+   * back. Nothing to do when nothing was written.
+   */
+  rollback(): Promise<string[]>;
+  /** Keep what was committed: drops what a rollback would need (a set's old data directory). */
+  settle(): Promise<void>;
 }
+
+const NOTHING_TO_UNDO = {
+  rollback: async (): Promise<string[]> => [],
+  settle: async (): Promise<void> => undefined,
+};
 
 export interface CommitDeps {
   /** The daemon's logger; lines carry `target` through `targetLogger`. */
@@ -182,21 +204,22 @@ export async function commitTarget(
       },
     );
   }
-  // (1)
-  for (const f of rendered) await ensureParentDir(f.spec.destination, f.spec.createDirs);
   const lockOpts = {
     waitMs: DEFAULT_WAIT_MS + (target.check?.timeoutMs ?? 0),
     onCompromised: (err: Error, destination: string) =>
       log.warn({ destination, err }, 'lost the lock on a destination while holding it'),
     ...deps.lock,
   };
+  if (target.atomic === 'set') return commitAsSet(target, rendered, deps, log, lockOpts);
+  // (1)
+  for (const f of rendered) await ensureParentDir(f.spec.destination, f.spec.createDirs);
   return withLocks(destinations, lockOpts, async () => {
     // (2)
     const plans: Plan[] = [];
     for (const [i, f] of rendered.entries()) {
       const destination = destinations[i] as string;
       const previous = await readCurrent(destination);
-      plans.push({ spec: f.spec, destination, data: Buffer.from(f.contents, 'utf8'), previous });
+      plans.push({ spec: f.spec, destination, data: renderedBytes(f), previous });
     }
     // (3)
     const changed = plans.filter((p) => !isUnchanged(p));
@@ -204,7 +227,7 @@ export async function commitTarget(
     // (4)
     if (changed.length === 0) {
       log.debug({ unchanged: unchanged.length }, 'output unchanged; nothing written');
-      return { written: [], unchanged };
+      return { written: [], unchanged, ...NOTHING_TO_UNDO };
     }
     // (5)
     const done: Plan[] = [];
@@ -263,47 +286,107 @@ export async function commitTarget(
       }
     }
     const written = done.map((p) => p.destination);
+    const undo = {
+      rollback: () =>
+        withLocks(
+          done.map((p) => p.destination),
+          lockOpts,
+          () => restore(done, log),
+        ),
+      settle: async (): Promise<void> => undefined,
+    };
     // (7)
-    if (target.check === undefined) return { written, unchanged };
-    const check = await runCheckSafely(
-      target.check,
-      deps.runCheck ?? defaultRunCheck,
-      deps.scrubber,
-    );
-    if (check.ok) return { written, unchanged, check };
+    if (target.check === undefined) return { written, unchanged, ...undo };
+    const checkSpec = target.check;
+    const check = await runCheckSafely(checkSpec, deps.runCheck ?? defaultRunCheck, deps.scrubber);
+    if (check.ok) return { written, unchanged, check, ...undo };
     const restoreFailed = await restore(done, log);
-    const argv0 = target.check.command[0] ?? '';
-    const what = check.timedOut
-      ? `timed out after ${target.check.timeoutMs} ms`
-      : check.exitCode !== null
-        ? `failed (exit ${check.exitCode})`
-        : check.signal !== null
-          ? `was killed by ${check.signal}`
-          : `could not run`;
-    log.warn(
-      { check: argv0, exitCode: check.exitCode, timedOut: check.timedOut },
-      'check failed; rolled back',
-    );
-    throw new ReloaderError(
-      'RLD_ERR_CHECK',
-      `target "${target.name}": check ${argv0} ${what}` +
-        rolledBackText(done.length, restoreFailed),
-      {
-        details: {
-          target: target.name,
-          command: argv0,
-          exitCode: check.exitCode,
-          signal: check.signal,
-          timedOut: check.timedOut,
-          stderrTail: check.stderrTail,
-          stdoutTail: check.stdoutTail,
-          restored: written.filter((d) => !restoreFailed.includes(d)),
-          restoreFailed,
-        },
-      },
-    );
+    throw checkError({ ...target, check: checkSpec }, check, log, written, restoreFailed);
     // (8) withLocks releases every lock in its `finally`.
   });
+}
+
+/** RLD_ERR_CHECK for a failed `check` whose files were put back (but `restoreFailed`). */
+function checkError(
+  target: TargetSpec & { check: CommandSpec },
+  check: CommandOutcome,
+  log: Logger,
+  written: string[],
+  restoreFailed: string[],
+): ReloaderError {
+  const argv0 = target.check.command[0] ?? '';
+  const what = check.timedOut
+    ? `timed out after ${target.check.timeoutMs} ms`
+    : check.exitCode !== null
+      ? `failed (exit ${check.exitCode})`
+      : check.signal !== null
+        ? `was killed by ${check.signal}`
+        : `could not run`;
+  log.warn(
+    { check: argv0, exitCode: check.exitCode, timedOut: check.timedOut },
+    'check failed; rolled back',
+  );
+  return new ReloaderError(
+    'RLD_ERR_CHECK',
+    `target "${target.name}": check ${argv0} ${what}` +
+      rolledBackText(written.length, restoreFailed),
+    {
+      details: {
+        target: target.name,
+        command: argv0,
+        exitCode: check.exitCode,
+        signal: check.signal,
+        timedOut: check.timedOut,
+        stderrTail: check.stderrTail,
+        stdoutTail: check.stdoutTail,
+        restored: written.filter((d) => !restoreFailed.includes(d)),
+        restoreFailed,
+      },
+    },
+  );
+}
+
+/** An `atomic: set` target: the whole set swapped at once (set-swap.ts), the check inside. */
+async function commitAsSet(
+  target: TargetSpec,
+  rendered: RenderedFile[],
+  deps: CommitDeps,
+  log: Logger,
+  lock: Omit<LockOptions, 'lockfilePath'>,
+): Promise<CommitResult> {
+  let check: CommandOutcome | undefined;
+  const spec = target.check;
+  const result = await commitSet(
+    target,
+    rendered.map((f) => ({ spec: f.spec, data: renderedBytes(f) })),
+    {
+      logger: log,
+      lock,
+      ...(spec === undefined
+        ? {}
+        : {
+            check: async () => {
+              check = await runCheckSafely(spec, deps.runCheck ?? defaultRunCheck, deps.scrubber);
+              if (!check.ok) {
+                throw checkError({ ...target, check: spec }, check, log, written(), []);
+              }
+            },
+          }),
+    },
+  );
+  function written(): string[] {
+    return rendered.map((f) => path.resolve(f.spec.destination));
+  }
+  return {
+    written: result.written,
+    unchanged: result.unchanged,
+    ...(check === undefined ? {} : { check }),
+    rollback: async () => {
+      await result.rollback();
+      return [];
+    },
+    settle: () => result.settle(),
+  };
 }
 
 function rolledBackText(count: number, restoreFailed: string[]): string {

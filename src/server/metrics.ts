@@ -74,6 +74,9 @@ export class Metrics {
   private readonly webhookEvents: Counter<'type' | 'outcome'>;
   private readonly renders: Counter<'target' | 'outcome'>;
   private readonly reloads: Counter<'target' | 'outcome'>;
+  private readonly verifications: Counter<'target' | 'outcome'>;
+  private readonly targetErrors: Gauge<'target' | 'code'>;
+  private readonly targetErrorCodes = new Map<string, string>();
   private readonly fetches: Counter<'outcome'>;
   private readonly eventToReload: Histogram;
   private readonly eventToFile: Histogram;
@@ -137,6 +140,18 @@ export class Metrics {
       name: `${p}target_last_success_timestamp_seconds`,
       help: 'Unix time of the last successful pass (render, and check/reload when needed) per target.',
       labelNames: ['target'],
+      registers,
+    });
+    this.verifications = new Counter({
+      name: `${p}verifications_total`,
+      help: 'verify runs after a reload, by target and outcome (failed = rolled back, RLD_ERR_VERIFY).',
+      labelNames: ['target', 'outcome'],
+      registers,
+    });
+    this.targetErrors = new Gauge({
+      name: `${p}target_error`,
+      help: '1 with the RLD_ERR_* code of the last pass over the target while that pass failed.',
+      labelNames: ['target', 'code'],
       registers,
     });
     this.targetUpGauge = new Gauge({
@@ -232,6 +247,24 @@ export class Metrics {
   /** One reload decision for a target. */
   reload(target: string, outcome: ReloadOutcome): void {
     this.reloads.inc({ target, outcome });
+  }
+
+  /** One verify run after a reload. */
+  verify(target: string, outcome: 'ok' | 'failed'): void {
+    this.verifications.inc({ target, outcome });
+  }
+
+  /** The error code of the target's last pass, or undefined when it succeeded. */
+  targetError(target: string, code: string | undefined): void {
+    const previous = this.targetErrorCodes.get(target);
+    if (previous !== undefined && previous !== code) {
+      this.targetErrors.remove({ target, code: previous });
+    }
+    if (code === undefined) this.targetErrorCodes.delete(target);
+    else {
+      this.targetErrorCodes.set(target, code);
+      this.targetErrors.set({ target, code }, 1);
+    }
   }
 
   /** One fetch of a source from Infisical. */

@@ -11,6 +11,11 @@
  *   {{indent N v}}              N spaces before every non-empty line (the first one too);
  *                               block form {{#indent N}}...{{/indent}}
  *   {{quote v}}                 "v" with inner " doubled: a pgbouncer userlist.txt field
+ *   {{bcrypt v [cost]}}         a bcrypt hash ($2b$, cost 10 by default)
+ *   {{htpasswd user v [cost]}}  `user:$2y$…`: a line of an nginx / Apache auth_basic_user_file
+ *   {{scramSha256 v [iter]}}    a PostgreSQL SCRAM-SHA-256 verifier (4096 iterations by default)
+ *                               (the three hashes use salts derived from the value, the key and
+ *                               the target: an unchanged secret renders the same bytes)
  *   {{#if}} {{#unless}} {{#each}} {{#with}}   Handlebars' own block helpers
  *
  * Strictness: Handlebars' strict mode checks a path in *output* position (`{{secrets.K}}`) but
@@ -27,6 +32,13 @@
  */
 import { createHash } from 'node:crypto';
 import { viewOf, snapshotView, type RenderState } from './context.js';
+import {
+  BCRYPT_DEFAULT_COST,
+  SCRAM_DEFAULT_ITERATIONS,
+  bcryptHash,
+  scramSha256,
+  type SaltScope,
+} from './password-hash.js';
 
 /** The part of Handlebars' helper options we use (`loc` and `ids` are not in its typings). */
 export interface HelperOptions {
@@ -110,6 +122,35 @@ class Call {
     return this.fail(
       `argument ${i + 1} is ${view ? `the ${view.kind} object` : 'an object'}, not a text value`,
     );
+  }
+
+  /** Argument `i` as a whole number, or `fallback` when absent. */
+  count(i: number, fallback: number): number {
+    const v = this.args[i];
+    if (v === undefined) return fallback;
+    if (typeof v === 'number' && Number.isInteger(v)) return v;
+    return this.fail(`argument ${i + 1} must be a whole number`);
+  }
+
+  /** What a salt is derived from besides the value: helper, target, argument `i`'s source. */
+  saltScope(i: number, user?: string): SaltScope {
+    const id = this.options.ids?.[i];
+    return {
+      helper: this.helper,
+      target: this.state?.ctx.target.name ?? '',
+      key: typeof id === 'string' ? id.replace(/^@root\./, '') : '',
+      ...(user === undefined ? {} : { user }),
+    };
+  }
+
+  /** Runs `f`, turning its RangeError (a reason without values) into a helper failure. */
+  guarded<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof RangeError) return this.fail(err.message);
+      throw err;
+    }
   }
 
   /** Argument `i` as a key name. */
@@ -252,6 +293,33 @@ export const HELPERS: Readonly<Record<string, HelperSpec>> = {
       return call.fail('the value contains a line break and cannot be quoted on one line');
     return `"${t.replace(/"/g, '""')}"`;
   }),
+  bcrypt: {
+    inline: [1, 2],
+    run: (call) =>
+      call.guarded(() =>
+        bcryptHash(call.text(0), call.count(1, BCRYPT_DEFAULT_COST), call.saltScope(0)),
+      ),
+  },
+  htpasswd: {
+    inline: [2, 3],
+    run: (call) => {
+      const user = call.text(0);
+      if (user === '' || /[:\r\n]/.test(user)) {
+        return call.fail('the user name must be non-empty, without ":" or a line break');
+      }
+      const hash = call.guarded(() =>
+        bcryptHash(call.text(1), call.count(2, BCRYPT_DEFAULT_COST), call.saltScope(1, user), '2y'),
+      );
+      return `${user}:${hash}`;
+    },
+  },
+  scramSha256: {
+    inline: [1, 2],
+    run: (call) =>
+      call.guarded(() =>
+        scramSha256(call.text(0), call.saltScope(0), call.count(1, SCRAM_DEFAULT_ITERATIONS)),
+      ),
+  },
   indent: {
     inline: [2, 2],
     block: [1, 1],

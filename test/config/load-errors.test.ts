@@ -380,13 +380,13 @@ describe('targets, files and reloads', () => {
     expectSpecError(both, {
       yamlPath: 'targets[0].files[0]',
       line: 4,
-      message: /exactly one of template, contents, but has template and contents/,
+      message: /exactly one of template, contents, pkcs12, but has template and contents/,
     });
     const neither = 'targets:\n  - name: app\n    files:\n      - destination: /a\n';
     expectSpecError(neither, {
       yamlPath: 'targets[0].files[0]',
       line: 4,
-      message: /needs one of: template, contents/,
+      message: /needs one of: template, contents, pkcs12/,
     });
   });
   test('reload with none or two of signal/command/http', () => {

@@ -169,3 +169,30 @@ export function seedYaml(p: {
     ],
   });
 }
+
+/**
+ * The part of an e2e spec before `targets:`: the local Infisical at `url`, Kubernetes auth with
+ * `identityId` and the token in `sa-token`, one source, both listeners on 127.0.0.1 port 0, the
+ * webhook secret in `webhook-secret` (files next to the spec) and a short wait.
+ */
+export function specHeader(p: {
+  url: string;
+  identityId: string;
+  projectId: string;
+  environment: string;
+}): string {
+  return `infisical:
+  url: ${p.url}
+  auth: { kubernetes: { identityId: ${p.identityId}, tokenPath: sa-token } }
+  timeout: 2s
+sources:
+  - { projectId: ${p.projectId}, environment: ${p.environment}, path: / }
+webhook:
+  listen: 127.0.0.1:0
+  secretFile: webhook-secret
+admin:
+  listen: 127.0.0.1:0
+defaults:
+  wait: { min: 20ms, max: 200ms }
+`;
+}

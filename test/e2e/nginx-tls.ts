@@ -21,17 +21,25 @@ export interface SelfSigned {
   keyLines: string[];
 }
 
-/** A P-256 self-signed certificate with CN=`name`, valid one day, from the openssl CLI. */
-export async function selfSigned(dir: string, name: string): Promise<SelfSigned> {
+/**
+ * A self-signed certificate with CN=`name`, valid one day, from the openssl CLI: a P-256 key,
+ * or RSA-2048 with `kind: 'rsa'`.
+ */
+export async function selfSigned(
+  dir: string,
+  name: string,
+  kind: 'ec' | 'rsa' = 'ec',
+): Promise<SelfSigned> {
   const keyFile = join(dir, `${name}.key`);
   const certFile = join(dir, `${name}.crt`);
+  const keyArgs =
+    kind === 'rsa'
+      ? ['-newkey', 'rsa:2048']
+      : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
   const res = await run('openssl', [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
+    ...keyArgs,
     '-nodes',
     '-days',
     '1',

@@ -22,6 +22,7 @@ import {
   nginxConf,
   requireBinaries,
   seedYaml,
+  specHeader,
   selfSigned,
   startDaemon,
   startNginx,
@@ -64,20 +65,7 @@ test('nginx: the daemon renders cert+key, a webhook rotates them with one HUP, a
   const spec = join(dir, 'reloader.yaml');
   await writeFile(
     spec,
-    `infisical:
-  url: ${local.url}
-  auth: { kubernetes: { identityId: ident-nginx, tokenPath: sa-token } }
-  timeout: 2s
-sources:
-  - { projectId: ${PROJECT}, environment: ${ENV}, path: / }
-webhook:
-  listen: 127.0.0.1:0
-  secretFile: webhook-secret
-admin:
-  listen: 127.0.0.1:0
-defaults:
-  wait: { min: 20ms, max: 200ms }
-targets:
+    `${specHeader({ url: local.url, identityId: 'ident-nginx', projectId: PROJECT, environment: ENV })}targets:
   - name: nginx-tls
     files:
       - template: ${tpl('tls.crt.hbs')}

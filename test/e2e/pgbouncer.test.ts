@@ -21,6 +21,7 @@ import {
   requireBinaries,
   requireRoot,
   seedYaml,
+  specHeader,
   startDaemon,
   startPgbouncer,
   startPostgres,
@@ -76,20 +77,7 @@ test('pgbouncer: a rotated password reaches userlist.txt and pgbouncer by SIGHUP
   const spec = join(dir, 'reloader.yaml');
   await writeFile(
     spec,
-    `infisical:
-  url: ${local.url}
-  auth: { kubernetes: { identityId: ident-pgb, tokenPath: sa-token } }
-  timeout: 2s
-sources:
-  - { projectId: ${PROJECT}, environment: ${ENV}, path: / }
-webhook:
-  listen: 127.0.0.1:0
-  secretFile: webhook-secret
-admin:
-  listen: 127.0.0.1:0
-defaults:
-  wait: { min: 20ms, max: 200ms }
-targets:
+    `${specHeader({ url: local.url, identityId: 'ident-pgb', projectId: PROJECT, environment: ENV })}targets:
   - name: pgbouncer
     files:
       - template: ${tpl('pgbouncer.ini.hbs')}

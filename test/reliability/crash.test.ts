@@ -5,6 +5,10 @@
  * destination must be byte for byte a complete A or a complete B (per destination: the set as
  * a whole may mix A and B), and the start-up clean-up must leave no temp file.
  *
+ * The same kill loop runs over an `atomic: set` target: there every kill must leave the whole
+ * set A or the whole set B (0 mixed sets), and the set's clean-up (`removeSetLeftovers`, what
+ * the next commit does under the lock) must leave exactly one data directory, the live one.
+ *
  * About the next start: the daemon and `--once` call `removeCrashLeftovers(destinations)`,
  * which removes each destination's temp files of any age while holding its lock (a live writer
  * always holds the lock while its temp file exists). The kill loop calls `removeStaleTempFiles`
@@ -22,6 +26,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { removeStaleTempFiles, TEMP_INFIX } from '../../src/output/atomic-write.js';
 import { commitTarget } from '../../src/output/commit.js';
+import { DATA_LINK, removeSetLeftovers } from '../../src/output/set-swap.js';
 import { Scrubber, silentLogger } from '../../src/logger.js';
 import { runOnce } from '../../src/engine/once.js';
 import { parseSpec } from '../../src/config/load.js';
@@ -43,9 +48,9 @@ interface Child {
   exited: Promise<void>;
 }
 
-function startChild(dir: string): Child {
+function startChild(dir: string, set: boolean): Child {
   const start = Math.random() < 0.5 ? 'A' : 'B';
-  const proc = spawn(process.execPath, [CHILD, dir, start], {
+  const proc = spawn(process.execPath, [CHILD, dir, start, ...(set ? ['set'] : [])], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
@@ -81,10 +86,22 @@ async function versionsOnDisk(dir: string, a: Buffer[], b: Buffer[]): Promise<st
   return which;
 }
 
+/**
+ * What a kill left in `dir`: temp files, lock directories and — for a set — data directories
+ * that `..data` does not name and a `..data_tmp` link (counted as temps), plus temp files
+ * inside the live data directory.
+ */
 async function leftovers(dir: string): Promise<{ temps: string[]; locks: string[] }> {
   const names = await fsp.readdir(dir);
+  const live = await fsp.readlink(join(dir, DATA_LINK)).catch(() => undefined);
+  const inLive = live === undefined ? [] : await fsp.readdir(join(dir, live));
   return {
-    temps: names.filter((n) => n.includes(TEMP_INFIX)),
+    temps: [
+      ...names.filter(
+        (n) => n.includes(TEMP_INFIX) || n === '..data_tmp' || (/^\.\.\d/.test(n) && n !== live),
+      ),
+      ...inLive.filter((n) => n.includes(TEMP_INFIX)).map((n) => `${live}/${n}`),
+    ],
     locks: names.filter((n) => n.endsWith('.rld-lock')),
   };
 }
@@ -109,8 +126,9 @@ async function pipeline(
   cycles: number,
   stats: Stats,
   realRestart: boolean,
+  set = false,
 ): Promise<void> {
-  const target = crashTarget(dir);
+  const target = crashTarget(dir, set);
   const a = target.files.map((_f, i) => Buffer.from(versionText(i, 'A')));
   const b = target.files.map((_f, i) => Buffer.from(versionText(i, 'B')));
   const dests = target.files.map((f) => f.destination);
@@ -123,7 +141,7 @@ async function pipeline(
   const warm: Child[] = [];
   t.after(() => Promise.all(warm.map(kill)));
   for (let k = 0; k < cycles; k++) {
-    while (warm.length < WARM) warm.push(startChild(dir));
+    while (warm.length < WARM) warm.push(startChild(dir, set));
     const child = warm.shift() as Child;
     await waitFor(() => child.out().includes('ready') || child.proc.exitCode !== null, {
       what: `child ${k} to load`,
@@ -168,15 +186,24 @@ async function pipeline(
       // The test knows the holder is dead: remove its locks now rather than wait 10 s.
       for (const lock of before.locks) await fsp.rm(join(dir, lock), { recursive: true });
     }
-    const removed = await removeStaleTempFiles(dests, { olderThanMs: 0 });
-    assert.equal(removed, before.temps.length, 'every temp file left by the kill is removed');
+    if (set) {
+      // what the next commit does under the lock (the test knows the writer is dead)
+      await removeSetLeftovers(dir, await fsp.readlink(join(dir, DATA_LINK)));
+    } else {
+      const removed = await removeStaleTempFiles(dests, { olderThanMs: 0 });
+      assert.equal(removed, before.temps.length, 'every temp file left by the kill is removed');
+    }
     const after = await leftovers(dir);
     assert.deepEqual(after.temps, [], `no temp file after the clean-up (kill ${k})`);
     stats.survived++;
   }
 }
 
-test('SIGKILL at random moments of multi-file commits: every destination is a whole A or B; the next start leaves no temp file', async (t) => {
+/** `kills` SIGKILLs over PIPELINES kill loops side by side; the stats and a summary line. */
+async function killLoops(
+  t: TestContext,
+  set: boolean,
+): Promise<{ kills: number; stats: Stats; dirs: string[]; summary: string }> {
   const kills = scale(200, 1000);
   const stats: Stats = {
     survived: 0,
@@ -187,7 +214,9 @@ test('SIGKILL at random moments of multi-file commits: every destination is a wh
     seen: new Set(),
   };
   const started = performance.now();
-  const dirs = await Promise.all(Array.from({ length: PIPELINES }, () => tempDir(t, 'rld-crash-')));
+  const dirs = await Promise.all(
+    Array.from({ length: PIPELINES }, () => tempDir(t, set ? 'rld-crash-set-' : 'rld-crash-')),
+  );
   await Promise.all(
     dirs.map((dir, p) =>
       pipeline(
@@ -196,19 +225,43 @@ test('SIGKILL at random moments of multi-file commits: every destination is a wh
         Math.floor(kills / PIPELINES) + (p < kills % PIPELINES ? 1 : 0),
         stats,
         p === 0,
+        set,
       ),
     ),
   );
   const seconds = (performance.now() - started) / 1000;
-  t.diagnostic(
-    `crash: ${stats.survived}/${kills} SIGKILLs survived in ${seconds.toFixed(1)} s (${PIPELINES} pipelines); ` +
-      `${stats.commits} commits completed between kills; ${stats.midWrite} kills left a temp file (killed mid-write); ` +
-      `${stats.mixedSets} left a mixed A/B set; sets seen: ${[...stats.seen].sort().join(' ')}; ` +
-      `real restart over the dead child's stale locks: ${stats.staleLockMs} ms`,
-  );
+  const summary =
+    `${stats.survived}/${kills} SIGKILLs survived in ${seconds.toFixed(1)} s (${PIPELINES} pipelines); ` +
+    `${stats.commits} commits completed between kills; ${stats.midWrite} kills left a temp file${set ? ' or data dir' : ''} (killed mid-write); ` +
+    `${stats.mixedSets} left a mixed A/B set; sets seen: ${[...stats.seen].sort().join(' ')}; ` +
+    `real restart over the dead child's stale locks: ${stats.staleLockMs} ms`;
+  return { kills, stats, dirs, summary };
+}
+
+test('SIGKILL at random moments of multi-file commits: every destination is a whole A or B; the next start leaves no temp file', async (t) => {
+  const { kills, stats, summary } = await killLoops(t, false);
+  t.diagnostic(`crash: ${summary}`);
   assert.equal(stats.survived, kills);
   assert.ok(stats.midWrite > 0, 'some kills landed in the middle of a write (the test can fail)');
   assert.ok(stats.seen.size >= 2, 'both versions were observed on disk');
+});
+
+test('atomic: set under SIGKILL at random moments: every kill leaves a whole A set or a whole B set (0 torn files, 0 mixed sets); the clean-up leaves one data dir', async (t) => {
+  const { kills, stats, dirs, summary } = await killLoops(t, true);
+  t.diagnostic(`crash (atomic: set): ${summary}`);
+  assert.equal(stats.survived, kills);
+  assert.equal(stats.mixedSets, 0, 'a set is never mixed');
+  assert.ok(stats.midWrite > 0, 'some kills landed in the middle of a write (the test can fail)');
+  assert.deepEqual([...stats.seen].sort(), ['AAA', 'BBB'], 'both versions were observed');
+  for (const dir of dirs) {
+    const names = await fsp.readdir(dir);
+    const dataDirs = names.filter((n) => /^\.\.\d/.test(n));
+    assert.deepEqual(
+      dataDirs,
+      [await fsp.readlink(join(dir, DATA_LINK))],
+      'one data dir: the live one',
+    );
+  }
 });
 
 test("the daemon's own start-up path (--once here) removes the temp files a crash left, whatever their age", async (t) => {

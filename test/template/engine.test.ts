@@ -195,7 +195,10 @@ describe('compile-time errors (no secrets needed)', () => {
   it('an unknown (misspelt) helper fails at compile time with the list of helpers', () => {
     const err = compileError('ok\n{{bas64 secrets.A}}');
     assert.equal(err.details.line, 2);
-    assert.match(err.message, /unknown helper "bas64" \(known: base64, base64Decode, default,/);
+    assert.match(
+      err.message,
+      /unknown helper "bas64" \(known: base64, base64Decode, bcrypt, default,/,
+    );
     compileError('{{#eachh secrets}}{{/eachh}}');
     compileError('{{upper (lowr secrets.A)}}');
   });
