@@ -108,6 +108,8 @@ const closedErrors = new WeakSet<object>();
  */
 export class InfisicalClient {
   private readonly base: string;
+  /** Set once an older server answered 404 on `/v4/secrets`: list through v3 from then on. */
+  private listV3 = false;
   private readonly timeoutMs: number;
   private readonly retry: ClientRetryOptions;
   private readonly logger: Logger;
@@ -186,23 +188,47 @@ export class InfisicalClient {
   }
 
   /**
-   * `GET /v3/secrets/raw` for one source, merged into a flat map (rules in listing.ts). Sends
-   * both `include_imports` (what the server reads) and `includeImports` (what newer servers
-   * and the CLI use); unknown query keys are ignored by Infisical.
+   * `GET /v4/secrets` for one source, merged into a flat map (rules in listing.ts). An older
+   * server without v4 answers its router's 404 (not Infisical's `NotFound`, which a missing
+   * project or environment gives): the client then lists through the deprecated
+   * `GET /v3/secrets/raw` (`workspaceId` instead of `projectId`, same answer) and keeps doing so.
+   * Only `include_imports` is sent: it is the only spelling Infisical reads.
    */
   async listSecrets(source: SourceSpec, accessToken: string): Promise<SecretListing> {
+    if (!this.listV3) {
+      try {
+        return await this.listOnce(source, accessToken, '/v4/secrets');
+      } catch (err) {
+        const routeMissing =
+          err instanceof InfisicalHttpError &&
+          err.status === 404 &&
+          err.infisicalError !== 'NotFound';
+        if (!routeMissing) throw err;
+        this.listV3 = true;
+        this.logger.info(
+          { baseUrl: this.base },
+          'Infisical has no /api/v4/secrets (an older server): listing through /api/v3/secrets/raw',
+        );
+      }
+    }
+    return this.listOnce(source, accessToken, '/v3/secrets/raw');
+  }
+
+  private async listOnce(
+    source: SourceSpec,
+    accessToken: string,
+    route: '/v4/secrets' | '/v3/secrets/raw',
+  ): Promise<SecretListing> {
     const bool = (b: boolean): string => (b ? 'true' : 'false');
     const query = new URLSearchParams({
-      workspaceId: source.projectId,
+      [route === '/v4/secrets' ? 'projectId' : 'workspaceId']: source.projectId,
       environment: source.environment,
       secretPath: source.path,
       recursive: bool(source.recursive),
       include_imports: bool(source.includeImports),
-      includeImports: bool(source.includeImports),
       expandSecretReferences: bool(source.expandReferences),
       viewSecretValue: 'true',
     });
-    const route = '/v3/secrets/raw';
     const answer = await this.send({
       method: 'GET',
       route,
