@@ -284,7 +284,7 @@ export class InfisicalClient {
       timedOut = true;
       ac.abort();
     }, this.timeoutMs);
-    const where = `Infisical POST ${route}`;
+    const where = `Infisical POST ${route} at ${this.base}`;
     let res: TransportResponse;
     try {
       res = await this.transport.request({
@@ -308,14 +308,14 @@ export class InfisicalClient {
         throw new ReloaderError(
           'RLD_ERR_INFISICAL_TIMEOUT',
           `${where}: no answer within ${this.timeoutMs} ms`,
-          { cause: err, details: { route, timeoutMs: this.timeoutMs } },
+          { cause: err, details: { route, baseUrl: this.base, timeoutMs: this.timeoutMs } },
         );
       }
       const code = errorCode(err);
       throw new ReloaderError(
         'RLD_ERR_INFISICAL_NETWORK',
         `${where}: connection failed${code !== undefined ? ` (${code})` : ''}`,
-        { cause: err, details: { route } },
+        { cause: err, details: { route, baseUrl: this.base } },
       );
     } finally {
       clearTimeout(timer);
@@ -440,7 +440,7 @@ export class InfisicalClient {
       text = await this.readBody(res.body, call.route);
     } catch (err) {
       if (err instanceof ReloaderError) throw err;
-      const where = `Infisical ${call.method} ${call.route}`;
+      const where = `Infisical ${call.method} ${call.route} at ${this.base}`;
       if (this.closing.signal.aborted) throw this.closedError(call);
       if (timedOut || isUndiciTimeout(err)) {
         this.logger.debug(
@@ -450,7 +450,10 @@ export class InfisicalClient {
         throw new ReloaderError(
           'RLD_ERR_INFISICAL_TIMEOUT',
           `${where}: no answer within ${this.timeoutMs} ms`,
-          { cause: err, details: { route: call.route, timeoutMs: this.timeoutMs } },
+          {
+            cause: err,
+            details: { route: call.route, baseUrl: this.base, timeoutMs: this.timeoutMs },
+          },
         );
       }
       // undici may wrap the network error (`cause`); node:http reports it directly.
@@ -459,7 +462,7 @@ export class InfisicalClient {
       throw new ReloaderError(
         'RLD_ERR_INFISICAL_NETWORK',
         `${where}: connection failed${code !== undefined ? ` (${code})` : ''}`,
-        { cause: err, details: { route: call.route } },
+        { cause: err, details: { route: call.route, baseUrl: this.base } },
       );
     } finally {
       clearTimeout(timer);

@@ -488,11 +488,14 @@ test('resets on every attempt end in RLD_ERR_INFISICAL_NETWORK with the cause ke
   });
   const err = await rejectsWith(client.renew('tok-reset'), 'RLD_ERR_INFISICAL_NETWORK');
   assert.ok(err.cause instanceof Error, 'undici error kept as cause');
-  assert.match(err.message, /POST \/v1\/auth\/token\/renew: connection failed/);
+  assert.match(
+    err.message,
+    /POST \/v1\/auth\/token\/renew at http:\/\/127\.0\.0\.1:\d+\/api: connection failed/,
+  );
   assert.equal(srv.seen.length, 4);
 });
 
-test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno', async (t) => {
+test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno and the base URL', async (t) => {
   const srv = await scriptedServer(t, (_req, res) => json(res, 200, {}));
   const probe = createHttpsServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
@@ -508,6 +511,8 @@ test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno', async
   t.after(() => client.close());
   const err = await rejectsWith(client.loginUniversal('c', 's'), 'RLD_ERR_INFISICAL_NETWORK');
   assert.match(err.message, /ECONNREFUSED/);
+  assert.ok(err.message.includes(`at http://127.0.0.1:${port}/api:`), err.message);
+  assert.equal(err.details?.['baseUrl'], `http://127.0.0.1:${port}/api`);
 });
 
 test('a slow answer is RLD_ERR_INFISICAL_TIMEOUT after timeoutMs, per attempt', async (t) => {
@@ -523,7 +528,7 @@ test('a slow answer is RLD_ERR_INFISICAL_TIMEOUT after timeoutMs, per attempt', 
   const took = Date.now() - started;
   assert.equal(srv.seen.length, 2, 'timeouts are retried');
   assert.ok(took >= 290 && took < 1500, `took ${took} ms`);
-  assert.match(err.message, /no answer within 150 ms/);
+  assert.match(err.message, /at http:\/\/127\.0\.0\.1:\d+\/api: no answer within 150 ms/);
 });
 
 test('a body that stalls after the headers also times out', async (t) => {
