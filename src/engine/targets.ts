@@ -96,7 +96,19 @@ export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget
       } else {
         source = file.contents ?? '';
       }
-      files.push({ spec: file, template: compileTemplate(name, source) });
+      let template: CompiledTemplate;
+      try {
+        template = compileTemplate(name, source);
+      } catch (err) {
+        // Where the template is used: the spec file and line, the target.
+        const e = asReloaderError(err, 'RLD_ERR_TEMPLATE');
+        throw new ReloaderError(
+          e.code,
+          `${spec.file}:${file.origin.line}: target "${target.name}": ${e.message}`,
+          { cause: err, details: { ...e.details, target: target.name, spec: spec.file } },
+        );
+      }
+      files.push({ spec: file, template });
     }
     out.push({ spec: target, files });
   }
