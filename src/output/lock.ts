@@ -76,6 +76,12 @@ export const LOCK_WAIT_BACKOFF: BackoffPolicy = { baseMs: 25, maxMs: 250 };
 export const OWNER_FILE = 'owner';
 
 /**
+ * Readable by all: it holds no secret (pid, start time, boot id, host name, namespaces), and a
+ * process of another user sharing the volume must read it to judge the holder.
+ */
+const OWNER_MODE = 0o644;
+
+/**
  * A `.break` directory older than this was left by a breaker that died (breaking is a few
  * synchronous calls); it is removed.
  */
@@ -108,9 +114,9 @@ const ownedLockFs = {
         if (werr.code === 'ENOENT') return cb(Object.assign(werr, { code: 'EEXIST' }));
         lockFs.rmdir(dir, () => cb(werr));
       };
-      if (!quiet()) return fs.writeFile(owner, ownerRecord(), { mode: 0o600 }, done);
+      if (!quiet()) return fs.writeFile(owner, ownerRecord(), { mode: OWNER_MODE }, done);
       try {
-        fs.writeFileSync(owner, ownerRecord(), { mode: 0o600 });
+        fs.writeFileSync(owner, ownerRecord(), { mode: OWNER_MODE });
       } catch (werr) {
         return done(werr as NodeJS.ErrnoException);
       }
@@ -119,6 +125,15 @@ const ownedLockFs = {
   rmdir: (dir: string, cb: Callback) => {
     const owner = path.join(dir, OWNER_FILE);
     const rm = (err: NodeJS.ErrnoException | null) => {
+      if (err && (err.code === 'EACCES' || err.code === 'EPERM')) {
+        // A lock directory of another user that we may not empty (see `setAside`).
+        try {
+          setAside(dir);
+        } catch (aerr) {
+          return cb(aerr as NodeJS.ErrnoException);
+        }
+        return cb(null);
+      }
       if (err && err.code !== 'ENOENT' && err.code !== 'ENOTDIR') return cb(err);
       lockFs.rmdir(dir, cb);
     };
@@ -132,12 +147,29 @@ const ownedLockFs = {
   },
 };
 
-function readOwnerText(lockDir: string): string | undefined {
+/**
+ * The owner file's text; undefined when there is none (ENOENT), null when it cannot be read
+ * (another user's lock directory that we may not enter): then the holder is not judged.
+ */
+function readOwnerText(lockDir: string): string | undefined | null {
   try {
     return fs.readFileSync(path.join(lockDir, OWNER_FILE), 'utf8');
-  } catch {
-    return undefined;
+  } catch (err) {
+    return osCode(err) === 'ENOENT' ? undefined : null;
   }
+}
+
+let setAsideCount = 0;
+
+/**
+ * Remove a lock directory we may not empty: one created by another user whose mode (umask)
+ * does not let us delete its owner file. Renaming it within its parent needs only the
+ * parent's write permission, as removing an empty lock directory does; the renamed directory
+ * (`<lock>.dead-<pid>-<n>`, hidden) stays behind.
+ */
+function setAside(lockDir: string): void {
+  setAsideCount += 1;
+  fs.renameSync(lockDir, `${lockDir}.dead-${process.pid}-${setAsideCount}`);
 }
 
 /**
@@ -146,6 +178,7 @@ function readOwnerText(lockDir: string): string | undefined {
  */
 export async function breakIfHolderDead(lockDir: string): Promise<boolean> {
   const text = readOwnerText(lockDir);
+  if (text === null) return false; // not ours to judge: the stale time decides
   const owner = text === undefined ? undefined : parseOwner(text);
   if (owner === undefined) {
     // No owner file, or one cut short by a kill between its open and its write.
@@ -166,7 +199,16 @@ export async function breakIfHolderDead(lockDir: string): Promise<boolean> {
     if (readOwnerText(lockDir) !== text) return false; // taken again meanwhile: not ours
     // Ownerless: a plain rmdir, which fails (ENOTEMPTY) if the owner file appeared meanwhile;
     // an owner file cut short stays as it was (the comparison above) and is removed.
-    if (text !== undefined) fs.rmSync(path.join(lockDir, OWNER_FILE), { force: true });
+    if (text !== undefined) {
+      try {
+        fs.rmSync(path.join(lockDir, OWNER_FILE), { force: true });
+      } catch (err) {
+        const code = osCode(err);
+        if (code !== 'EACCES' && code !== 'EPERM') throw err;
+        setAside(lockDir);
+        return true;
+      }
+    }
     fs.rmdirSync(lockDir);
     return true;
   } catch (err) {

@@ -377,3 +377,45 @@ test('two live processes racing on one destination set never interleave it', asy
     `lock race: 2 processes × ${rounds} sets of 3 files in ${Date.now() - started} ms, no overlap`,
   );
 });
+
+test("another user's dead lock that we may not enter is broken once stale, set aside", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root, to hold the lock as root and take it as nobody');
+    return;
+  }
+  const dir = await freshDir();
+  await fsp.chmod(root, 0o755);
+  await fsp.chmod(dir, 0o777);
+  const dest = path.join(dir, 'shared-uid.conf');
+  const holdPrivately = `process.umask(0o077);\n${HOLD}`;
+  const { child } = await spawnHolder(t, holdPrivately, [LOCK_MODULE, dest]);
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  assert.equal((await fsp.stat(lockPathOf(dest))).mode & 0o777, 0o700, 'the dead lock is private');
+  const take = `
+    const { acquireLock } = await import(process.argv[1]);
+    const started = Date.now();
+    const release = await acquireLock(process.argv[2], { staleMs: 2000, waitMs: 10_000 });
+    process.stdout.write('locked after ' + (Date.now() - started) + ' ms\\n');
+    await release();
+  `;
+  const nobody = spawn(process.execPath, ['--input-type=module', '-e', take, LOCK_MODULE, dest], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    uid: 65534,
+    gid: 65534,
+  });
+  t.after(() => nobody.kill('SIGKILL'));
+  let out = '';
+  nobody.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  nobody.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise((r) => nobody.once('exit', r));
+  assert.equal(code, 0, out);
+  assert.match(out, /locked after \d+ ms/);
+  const names = await fsp.readdir(dir);
+  assert.ok(!names.includes(path.basename(lockPathOf(dest))), 'the lock is gone');
+  assert.ok(
+    names.some((n) => n.includes('.rld-lock.dead-')),
+    'set aside: ' + names.join(' '),
+  );
+});
