@@ -15,7 +15,7 @@ const login = await request(`${url}/v1/auth/universal-auth/login`, {
 });
 const { accessToken } = (await login.body.json()) as { accessToken: string };
 const query = new URLSearchParams({
-  workspaceId: projectId as string,
+  projectId: projectId as string,
   environment: environment as string,
   secretPath: '/',
   recursive: 'false',
@@ -23,7 +23,7 @@ const query = new URLSearchParams({
   expandSecretReferences: 'true',
   viewSecretValue: 'true',
 });
-const list = await request(`${url}/v3/secrets/raw?${query}`, {
+const list = await request(`${url}/v4/secrets?${query}`, {
   headers: { authorization: `Bearer ${accessToken}` },
 });
 const body = (await list.body.json()) as { secrets: unknown[] };

@@ -6,7 +6,7 @@
  * sent at once (the server's own webhook delay plays no part: no webhook is registered, we send
  * the event ourselves). The daemon refetches the source (its access token is already held),
  * diffs, renders and commits. Baseline: the hand-written pipeline of bench 1 plus the same
- * refetch done by hand — one undici GET of /api/v3/secrets/raw with a token obtained once at
+ * refetch done by hand — one undici GET of /api/v4/secrets with a token obtained once at
  * start, JSON.parse, pick K, write durably. Same client, same watcher, alternating blocks.
  */
 import { mkdir } from 'node:fs/promises';
@@ -71,7 +71,7 @@ benchMain(async () => {
   });
   const { accessToken } = (await login.body.json()) as { accessToken: string };
   const query = new URLSearchParams({
-    workspaceId: PROJECT,
+    projectId: PROJECT,
     environment: ENV,
     secretPath: '/',
     recursive: 'false',
@@ -83,7 +83,7 @@ benchMain(async () => {
   await writeDurably(baselineFile, 'initial\n');
   const baseline = await startBaseline(async (event) => {
     if (event['event'] !== 'secrets.modified') return [];
-    const res = await request(`${local.url}/v3/secrets/raw?${query}`, {
+    const res = await request(`${local.url}/v4/secrets?${query}`, {
       headers: { authorization: `Bearer ${accessToken}` },
     });
     const body = (await res.body.json()) as {
@@ -133,7 +133,7 @@ benchMain(async () => {
       }
     }
   }
-  const fetches = local.requests.filter((r) => r.route.includes('secrets/raw')).length;
+  const fetches = local.requests.filter((r) => r.route.includes('v4/secrets')).length;
 
   const d = summarize(sides.daemon.samples);
   const b = summarize(sides.baseline.samples);

@@ -43,13 +43,13 @@ const login = (await call(
   JSON.stringify({ clientId, clientSecret }),
 )) as { accessToken: string };
 const query = new URLSearchParams({
-  workspaceId: projectId,
+  projectId,
   environment,
   secretPath: '/',
   include_imports: 'true',
   expandSecretReferences: 'true',
 });
-const listing = (await call('GET', `/v3/secrets/raw?${query}`, {
+const listing = (await call('GET', `/v4/secrets?${query}`, {
   authorization: `Bearer ${login.accessToken}`,
 })) as { secrets: Array<{ secretKey: string; secretValue: string }> };
 const secrets = new Map(listing.secrets.map((s) => [s.secretKey, s.secretValue]));

@@ -40,6 +40,30 @@ Options:
 Exit codes: 0 success, 1 runtime failure, 2 usage, spec or template error.
 `;
 
+/** The usage line of each command: the one line of help a usage error prints. */
+const USAGE_LINES: Record<Command, string> = {
+  run: 'infisical-reloader [run] [--config FILE] [--once] [--log-level LEVEL]',
+  validate: 'infisical-reloader validate [--config FILE]',
+  render: 'infisical-reloader render [--config FILE] [--target NAME] [--secrets FILE]',
+  dev: 'infisical-reloader dev [--config FILE] [--secrets FILE] [--port N] [--log-level LEVEL]',
+};
+
+/** The options each command reads (besides --help / --version); any other is refused. */
+const OPTIONS_OF: Record<Command, readonly string[]> = {
+  run: ['config', 'once', 'log-level'],
+  validate: ['config'],
+  render: ['config', 'target', 'secrets'],
+  dev: ['config', 'secrets', 'port', 'log-level'],
+};
+
+/** A usage error: RLD_ERR_USAGE, with the usage line of `command` when it is known. */
+function usageError(message: string, command?: Command, cause?: unknown): ReloaderError {
+  return new ReloaderError('RLD_ERR_USAGE', message, {
+    cause,
+    details: command === undefined ? {} : { usage: USAGE_LINES[command] },
+  });
+}
+
 /** Parse argv (without node and the script). Throws RLD_ERR_USAGE on anything unknown. */
 export function parseCli(argv: string[]): ParsedArgs {
   let parsed;
@@ -60,29 +84,39 @@ export function parseCli(argv: string[]): ParsedArgs {
       },
     });
   } catch (err) {
-    throw new ReloaderError('RLD_ERR_USAGE', (err as Error).message, { cause: err });
+    const named = argv.find((a): a is Command => (COMMANDS as readonly string[]).includes(a));
+    throw usageError((err as Error).message, named ?? 'run', err);
   }
   const { values, positionals } = parsed;
-  if (positionals.length > 1) {
-    throw new ReloaderError('RLD_ERR_USAGE', `unexpected argument "${positionals[1]}"`);
-  }
   const command = (positionals[0] ?? 'run') as Command;
   if (!COMMANDS.includes(command)) {
-    throw new ReloaderError('RLD_ERR_USAGE', `unknown command "${command}"`);
+    throw usageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+  }
+  if (positionals.length > 1) {
+    throw usageError(`unexpected argument "${positionals[1]}"`, command);
+  }
+  if (!values.help && !values.version) {
+    const refused = Object.keys(values).filter(
+      (k) => !OPTIONS_OF[command].includes(k) && values[k as keyof typeof values] !== undefined,
+    );
+    if (refused.length > 0) {
+      const flags = refused.map((k) => `--${k}`).join(', ');
+      throw usageError(
+        `${flags} ${refused.length === 1 ? 'does' : 'do'} not apply to ${command}`,
+        command,
+      );
+    }
   }
   const logLevel = values['log-level'] ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
-    throw new ReloaderError('RLD_ERR_USAGE', `unknown log level "${logLevel}"`);
+    throw usageError(`unknown log level "${logLevel}"`, command);
   }
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new ReloaderError('RLD_ERR_USAGE', `--port must be 0..65535, got "${values.port}"`);
+      throw usageError(`--port must be 0..65535, got "${values.port}"`, command);
     }
-  }
-  if (values.once && command !== 'run') {
-    throw new ReloaderError('RLD_ERR_USAGE', '--once goes with the run command');
   }
   return {
     command,
@@ -104,7 +138,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     args = parseCli(argv);
   } catch (err) {
     const e = asReloaderError(err, 'RLD_ERR_USAGE');
-    io.stderr.write(`error: ${e.message}\n\n${USAGE}`);
+    const usage = (e.details as { usage?: string } | undefined)?.usage;
+    io.stderr.write(
+      `error: ${e.code}: ${e.message}\n` +
+        `usage: ${usage ?? 'infisical-reloader [run|validate|render|dev] [options]'} (--help for all)\n`,
+    );
     return 2;
   }
   if (args.help) {

@@ -61,8 +61,42 @@ test('run: --help and --version print and exit 0; a usage error exits 2 with the
   assert.equal(v.out().trim(), pkg.version);
   const u = io();
   assert.equal(await run(['--bogus'], u.io), 2);
-  assert.match(u.err(), /error: .*bogus/);
-  assert.match(u.err(), /Usage:/);
+  assert.match(u.err(), /^error: RLD_ERR_USAGE: .*bogus/);
+  assert.match(u.err(), /\nusage: infisical-reloader \[run\] .*\(--help for all\)\n$/);
+  assert.equal(u.err().trim().split('\n').length, 2, 'the error and one line of help');
+});
+
+test('validate and render refuse the flags that do not apply to them, with their usage line', async () => {
+  const cases: [string[], RegExp, RegExp][] = [
+    [
+      ['validate', '--target', 'db'],
+      /--target does not apply to validate/,
+      /usage: infisical-reloader validate \[--config FILE\]/,
+    ],
+    [
+      ['validate', '--secrets', 's.yaml', '--port', '1'],
+      /--secrets, --port do not apply to validate/,
+      /validate/,
+    ],
+    [['validate', '--log-level', 'debug'], /--log-level does not apply to validate/, /validate/],
+    [['render', '--once'], /--once does not apply to render/, /usage: infisical-reloader render /],
+    [['render', '--port', '4000'], /--port does not apply to render/, /render/],
+    [['run', '--target', 'db'], /--target does not apply to run/, /\[run\]/],
+    [['validate', '--nope'], /Unknown option '--nope'/, /usage: infisical-reloader validate/],
+  ];
+  for (const [argv, message, usage] of cases) {
+    const u = io();
+    assert.equal(await run(argv, u.io), 2, argv.join(' '));
+    assert.match(u.err(), /^error: RLD_ERR_USAGE: /, argv.join(' '));
+    assert.match(u.err(), message, u.err());
+    assert.match(u.err(), usage, u.err());
+    assert.equal(u.err().trim().split('\n').length, 2, u.err());
+  }
+  assert.equal(parseCli(['render', '--target', 'db', '--secrets', 's.yaml']).target, 'db');
+  assert.equal(
+    parseCli(['dev', '--secrets', 's.yaml', '--port', '0', '--log-level', 'warn']).port,
+    0,
+  );
 });
 
 test('validate: the quickstart spec is valid; a missing spec exits 2 naming the file', async () => {

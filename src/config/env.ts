@@ -18,7 +18,11 @@ export type EnvLike = Readonly<Record<string, string | undefined>>;
 /** The result of expanding one string. `names` lists the variables read, in order. */
 export type Expansion =
   | { ok: true; value: string; names: string[]; substituted: boolean }
-  | { ok: false; problem: string };
+  | {
+      ok: false;
+      problem: string;
+      /** Unset variables (every one in `text`), when that is the problem. */ missing?: string[];
+    };
 
 const REFERENCE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([^]*))?$/;
 
@@ -31,6 +35,7 @@ export function expandEnv(text: string, env: EnvLike): Expansion {
   if (!text.includes('$')) return { ok: true, value: text, names: [], substituted: false };
   let out = '';
   const names: string[] = [];
+  const missing: string[] = [];
   let index = 0;
   while (index < text.length) {
     if (text.startsWith('$${', index)) {
@@ -62,11 +67,19 @@ export function expandEnv(text: string, env: EnvLike): Expansion {
     if (fallback !== undefined) {
       out += value === undefined || value === '' ? fallback : value;
     } else if (value === undefined) {
-      return { ok: false, problem: `environment variable ${name} is not set` };
+      if (!missing.includes(name)) missing.push(name);
     } else {
       out += value;
     }
     index = end + 1;
+  }
+  if (missing.length > 0) {
+    const list = missing.join(', ');
+    return {
+      ok: false,
+      problem: `environment variable${missing.length > 1 ? 's' : ''} ${list} ${missing.length > 1 ? 'are' : 'is'} not set`,
+      missing,
+    };
   }
   return { ok: true, value: out, names, substituted: names.length > 0 };
 }

@@ -292,6 +292,17 @@ function describe(error: ErrorObject, path: Segment[], source: SpecSource): stri
       const wanted = String(params['type'])
         .split(',')
         .filter((t) => t !== 'null');
+      if (
+        wanted.includes('string') &&
+        (typeof value === 'boolean' ||
+          value === null ||
+          (typeof value === 'number' && !wanted.includes('number')))
+      ) {
+        // `command: [true]`, `[echo, null]`: YAML read an unquoted word as a boolean, a number
+        // or null where a string was meant.
+        const text = source.sourceText(path) ?? String(value);
+        return `YAML reads the unquoted ${text} as ${value === null ? 'null' : typeof value === 'boolean' ? 'a boolean' : 'a number'}; quote it: "${text}"`;
+      }
       return `must be ${wanted.map((t) => TYPE_WORDS[t] ?? t).join(' or ')}`;
     }
     case 'pattern':

@@ -83,6 +83,7 @@ export function readSpecSource(text: string, file: string, env: EnvLike): SpecSo
   const rootLine = doc.contents?.range ? lineAt(doc.contents.range[0]) : 1;
   infos.set('', { line: rootLine });
   const data = doc.contents === null ? null : walker.toData(doc.contents, [], rootLine);
+  walker.throwIfMissingEnv();
 
   const nearest = (path: readonly Segment[]): NodeInfo => {
     for (let n = path.length; n >= 0; n -= 1) {
@@ -106,6 +107,8 @@ class Walker {
   private aliasDepth = 0;
   /** Nodes converted as part of an alias's copy, over the whole document. */
   private aliasNodes = 0;
+  /** Unset `${VAR}` references, all of them: reported together once the walk is done. */
+  private readonly missingEnv: { where: SpecLocation; names: string[] }[] = [];
   constructor(
     private readonly doc: Document,
     private readonly file: string,
@@ -201,9 +204,31 @@ class Walker {
     this.infos.set(pointer, info);
     if (typeof value !== 'string') return value;
     const expanded = expandEnv(value, this.env);
+    if (!expanded.ok && expanded.missing !== undefined) {
+      this.missingEnv.push({ where: where(), names: expanded.missing });
+      return '';
+    }
     if (!expanded.ok) throw new SpecError(where(), expanded.problem);
     if (expanded.substituted) info.envNames = expanded.names;
     return expanded.value;
+  }
+
+  /**
+   * One SpecError for every unset variable of the document, at the first one's location:
+   * `environment variables A, B are not set (A: infisical.url line 2; B: …)`.
+   */
+  throwIfMissingEnv(): void {
+    const first = this.missingEnv[0];
+    if (first === undefined) return;
+    const names = [...new Set(this.missingEnv.flatMap((m) => m.names))];
+    const uses = this.missingEnv
+      .map((m) => `${m.names.join(', ')}: ${m.where.yamlPath || '(root)'} line ${m.where.line}`)
+      .join('; ');
+    const verb = names.length > 1 ? 'variables' : 'variable';
+    throw new SpecError(
+      first.where,
+      `environment ${verb} ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} not set (${uses})`,
+    );
   }
 
   private nodeLine(node: unknown, fallback: number): number {

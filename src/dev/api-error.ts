@@ -69,21 +69,21 @@ export function tokenError(err: JwtError): InfisicalApiError {
 }
 
 /**
- * The JSON body Infisical sends for `err`. Key order follows Infisical's handler: the 422 and
- * TokenError branches put `error` before `message`; forbidden answers carry `details` when set.
+ * The JSON body Infisical sends for `err`. The key order is that of the routes' response schema,
+ * which serialises every error answer (422 and TokenError included, whatever order the handler
+ * built): `reqId, statusCode, message, details?, error` — `details` only on a 403 that has them.
  */
 export function errorBody(reqId: string, err: InfisicalApiError): Record<string, unknown> {
   const { statusCode, errorName: error, body: message } = err;
-  if (statusCode === 422 || error === 'TokenError') return { reqId, statusCode, error, message };
   if (statusCode === 403 && err.extraDetails !== undefined) {
-    return { reqId, statusCode, message, error, details: err.extraDetails };
+    return { reqId, statusCode, message, details: err.extraDetails, error };
   }
   return { reqId, statusCode, message, error };
 }
 
 /** Infisical's answer to anything it does not know (fastify errors included): a bare 500. */
 export function internalErrorBody(reqId: string): Record<string, unknown> {
-  return { reqId, statusCode: 500, error: 'InternalServerError', message: 'Something went wrong' };
+  return { reqId, statusCode: 500, message: 'Something went wrong', error: 'InternalServerError' };
 }
 
 /**
@@ -105,8 +105,8 @@ export function defaultFaultBody(reqId: string, status: number, retryAfterS: num
     return {
       reqId,
       statusCode: status,
-      error: 'InternalServerError',
       message: 'Something went wrong',
+      error: 'InternalServerError',
     };
   }
   return undefined;

@@ -52,11 +52,11 @@ interface ProcessedImport {
   secrets: ImportedSecret[];
 }
 
-/** `GET /v3/secrets/raw` and `GET /v4/secrets`: `{secrets, imports}`. */
+/** `GET /v3/secrets/raw` and `GET /v4/secrets`: `{secrets}`, plus `imports` only when asked. */
 export function listSecrets(
   store: SecretStore,
   p: ListParams,
-): { secrets: Json[]; imports: Json[] } {
+): { secrets: Json[]; imports?: Json[] } {
   const { project, environment, path } = p;
   let folders: FolderRecord[];
   if (p.recursive) {
@@ -71,7 +71,8 @@ export function listSecrets(
     const folder = store.folder(project.id, environment, path);
     folders = folder ? [folder] : [];
   }
-  if (folders.length === 0) return { secrets: [], imports: [] };
+  if (folders.length === 0)
+    return p.includeImports ? { secrets: [], imports: [] } : { secrets: [] };
   const lookup = store.lookup(project.id);
   const filtered = p.tagSlugs.length > 0 || p.metadataFilter; // no tags or metadata are stored
   const secrets = folders.flatMap((folder) =>
@@ -86,7 +87,7 @@ export function listSecrets(
           return listedSecret(project, environment, folder.path, s, value, hidden);
         }),
   );
-  if (!p.includeImports) return { secrets, imports: [] };
+  if (!p.includeImports) return { secrets };
   const roots = folders.flatMap((f) => f.imports);
   const imports = resolveImports(store, project, roots, p.viewSecretValue, true).map((imp) => ({
     secretPath: imp.secretPath,

@@ -47,6 +47,8 @@ export interface LocalInfisicalOptions {
   webhookDelayMs?: number;
   /** Event Subscriptions: the licence switch and the ping / re-check intervals (15 s / 60 s). */
   eventStreams?: { licensed?: boolean; pingIntervalMs?: number; recheckIntervalMs?: number };
+  /** Serve `/api/v4/secrets*` (default true); false plays an older server that has only v3. */
+  v4?: boolean;
   logger?: Logger;
 }
 
@@ -136,7 +138,6 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
     logger,
     context: {
       projectName: (id) => store.projects.get(id)?.name,
-      environmentName: (id, env) => store.env(id, env)?.name,
       dependents: (id, env, path) => [
         ...store.importersOf(id, env, path),
         ...store.referencersOf(id, env, path),
@@ -204,7 +205,9 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
       etag = `"${createHash('sha1').update(payload).digest('base64')}"`;
       reply.header('etag', etag);
     }
-    if (req.headers['if-none-match'] === etag) {
+    // @fastify/etag: the tag itself, or either side weak (`W/"…"`).
+    const inm = req.headers['if-none-match'];
+    if (inm === etag || inm === `W/${String(etag)}` || `W/${inm}` === etag) {
       reply.code(304);
       return '';
     }
@@ -222,7 +225,7 @@ export async function startLocalInfisical(opts: LocalInfisicalOptions): Promise<
   });
 
   registerAuthRoutes(app, state);
-  registerSecretRoutes(app, state);
+  registerSecretRoutes(app, state, { v4: opts.v4 ?? true });
   streams.register(app, state);
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   const address = app.server.address();

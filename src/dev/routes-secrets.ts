@@ -6,9 +6,11 @@
  * (2) query validation in schema order (422), (3) project id / environment checks with the
  * router's own 400 messages, (4) project membership (403), (5) the service call in `listing.ts`.
  *
- * Query booleans are only "true"/"false". `include_imports` is the real parameter; the camelCase
- * `includeImports` (sent by the newest CLI and by the SDK's `getSecret`) is honoured as an alias
- * when `include_imports` is absent — a real Infisical ignores it.
+ * Query booleans are only "true"/"false". Only `include_imports` is read; the camelCase
+ * `includeImports` (sent by the newest CLI and by the SDK's `getSecret`) is ignored, as Infisical
+ * strips it.
+ *
+ * `v4: false` (an older server) leaves the v4 routes out: they answer fastify's 404.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from './api-error.js';
@@ -45,10 +47,8 @@ function metadataFilter(v: Validator): boolean {
   return count > 0;
 }
 
-function includeImports(v: Validator, query: unknown): boolean {
-  const real = v.bool('include_imports', false);
-  if (v.has('include_imports')) return real;
-  return (query as Record<string, unknown>).includeImports === 'true';
+function includeImports(v: Validator): boolean {
+  return v.bool('include_imports', false);
 }
 
 function tagSlugs(v: Validator): string[] {
@@ -70,31 +70,35 @@ function secretName(req: FastifyRequest): string {
 }
 
 /** The query fields of the single-secret routes (v3 and v4), in validation order. */
-function getQuery(v: Validator, query: unknown) {
+function getQuery(v: Validator) {
   return {
     path: v.secretPath(),
     version: v.optionalNumber('version'),
     type: v.enumValue('type', SECRET_TYPES, 'shared'),
     viewSecretValue: v.bool('viewSecretValue', true),
     expand: v.bool('expandSecretReferences', false),
-    includeImports: includeImports(v, query),
+    includeImports: includeImports(v),
   };
 }
 
 /** The query fields `GET /v3/secrets/raw` and `GET /v4/secrets` share, in validation order. */
-function listQuery(v: Validator, query: unknown) {
+function listQuery(v: Validator) {
   return {
     path: v.secretPath(),
     viewSecretValue: v.bool('viewSecretValue', true),
     expand: v.bool('expandSecretReferences', false),
     recursive: v.bool('recursive', false),
-    includeImports: includeImports(v, query),
+    includeImports: includeImports(v),
     tagSlugs: tagSlugs(v),
   };
 }
 
-/** Register the four secret routes. */
-export function registerSecretRoutes(app: FastifyInstance, state: ServerState): void {
+/** Register the four secret routes (two without `v4`). */
+export function registerSecretRoutes(
+  app: FastifyInstance,
+  state: ServerState,
+  opts: { v4: boolean },
+): void {
   app.get('/api/v3/secrets/raw', async (req) => {
     const record = requireIdentity(state, req);
     const v = new Validator(req.query, 'query');
@@ -102,7 +106,7 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const workspaceId = v.string('workspaceId', true);
     const workspaceSlug = v.string('workspaceSlug', true);
     const environment = v.string('environment', true);
-    const options = listQuery(v, req.query);
+    const options = listQuery(v);
     v.done();
     const projectId = projectIdFrom(state, workspaceId, workspaceSlug);
     if (!environment) throw badRequest('Missing project id or environment');
@@ -110,18 +114,24 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     return listSecrets(state.store, { project, environment, ...options, metadataFilter: metadata });
   });
 
-  app.get('/api/v4/secrets', async (req) => {
-    const record = requireIdentity(state, req);
-    const v = new Validator(req.query, 'query');
-    const metadata = metadataFilter(v);
-    const projectId = v.string('projectId', true);
-    const environment = v.string('environment', true);
-    const options = listQuery(v, req.query);
-    v.done();
-    if (!projectId || !environment) throw badRequest('Missing project id or environment');
-    const project = requireProject(state, record, projectId);
-    return listSecrets(state.store, { project, environment, ...options, metadataFilter: metadata });
-  });
+  if (opts.v4)
+    app.get('/api/v4/secrets', async (req) => {
+      const record = requireIdentity(state, req);
+      const v = new Validator(req.query, 'query');
+      const metadata = metadataFilter(v);
+      const projectId = v.string('projectId', true);
+      const environment = v.string('environment', true);
+      const options = listQuery(v);
+      v.done();
+      if (!projectId || !environment) throw badRequest('Missing project id or environment');
+      const project = requireProject(state, record, projectId);
+      return listSecrets(state.store, {
+        project,
+        environment,
+        ...options,
+        metadataFilter: metadata,
+      });
+    });
 
   app.get('/api/v3/secrets/raw/:secretName', async (req) => {
     const record = requireIdentity(state, req);
@@ -129,7 +139,7 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     const workspaceId = v.string('workspaceId', true);
     const workspaceSlug = v.string('workspaceSlug', true);
     const environment = v.string('environment', true);
-    const options = getQuery(v, req.query);
+    const options = getQuery(v);
     v.done();
     const projectId = projectIdFrom(state, workspaceId, workspaceSlug);
     if (!environment) throw badRequest('Missing environment');
@@ -143,22 +153,23 @@ export function registerSecretRoutes(app: FastifyInstance, state: ServerState): 
     return { secret };
   });
 
-  app.get('/api/v4/secrets/:secretName', async (req) => {
-    const record = requireIdentity(state, req);
-    const v = new Validator(req.query, 'query');
-    const projectId = v.string('projectId');
-    const environment = v.string('environment', true);
-    const options = getQuery(v, req.query);
-    v.done();
-    if (!environment) throw badRequest('Missing environment');
-    if (!projectId) throw badRequest('You must provide  workspaceId');
-    const project = requireProject(state, record, projectId);
-    const secret = getSecretByName(state.store, {
-      project,
-      environment,
-      secretName: secretName(req),
-      ...options,
+  if (opts.v4)
+    app.get('/api/v4/secrets/:secretName', async (req) => {
+      const record = requireIdentity(state, req);
+      const v = new Validator(req.query, 'query');
+      const projectId = v.string('projectId');
+      const environment = v.string('environment', true);
+      const options = getQuery(v);
+      v.done();
+      if (!environment) throw badRequest('Missing environment');
+      if (!projectId) throw badRequest('You must provide  workspaceId');
+      const project = requireProject(state, record, projectId);
+      const secret = getSecretByName(state.store, {
+        project,
+        environment,
+        secretName: secretName(req),
+        ...options,
+      });
+      return { secret };
     });
-    return { secret };
-  });
 }

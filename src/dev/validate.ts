@@ -33,6 +33,7 @@ const joinValues = (values: readonly string[]) => values.map((v) => `'${v}'`).jo
 export class Validator {
   readonly issues: ZodIssue[] = [];
   private readonly bag: Bag;
+  private readonly notObject: boolean = false;
 
   /** `source` is the parsed query or body; a body that is not an object fails at path `[]`. */
   constructor(source: unknown, kind: 'query' | 'body') {
@@ -40,7 +41,10 @@ export class Validator {
       this.bag = source as Bag;
     } else {
       this.bag = {};
-      if (kind === 'body') this.issues.push(invalidType('object', source, []));
+      if (kind === 'body') {
+        this.issues.push(invalidType('object', source, []));
+        this.notObject = true;
+      }
     }
   }
 
@@ -108,13 +112,12 @@ export class Validator {
     return n;
   }
 
-  /** True when the raw source has `key` (used for the `includeImports` alias). */
-  has(key: string): boolean {
-    return this.bag[key] !== undefined;
-  }
-
-  /** Throw Infisical's 422 when any field failed. */
+  /**
+   * Throw Infisical's 422 when any field failed. A body that is not an object is one issue
+   * (zod's `z.object` stops there), not one more per field that was then read.
+   */
   done(): void {
+    if (this.notObject) throw validationFailure(this.issues.slice(0, 1));
     if (this.issues.length > 0) throw validationFailure(this.issues);
   }
 }

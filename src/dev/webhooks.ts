@@ -51,7 +51,6 @@ export interface Delivery {
 /** What the dispatcher needs to know about the data. */
 export interface WebhookContext {
   projectName(projectId: string): string | undefined;
-  environmentName(projectId: string, environment: string): string | undefined;
   /** Folders that import or reference (`environment`, `path`). */
   dependents(projectId: string, environment: string, path: string): FolderRef[];
 }
@@ -162,7 +161,6 @@ export class WebhookDispatcher {
         projectId,
         projectName: context.projectName(projectId),
         environment,
-        environmentName: context.environmentName(projectId, environment),
         secretPath,
       },
       timestamp: Date.now(),

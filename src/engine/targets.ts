@@ -99,6 +99,26 @@ async function readSources(
  * read concurrently (one after another, 50 templates waited ≈ 0.1 s on reads at a cold start),
  * then compiled in declared order, so the error reported is still the first in the spec.
  */
+/** Compiles one template; a syntax error says where it is used: the spec file and line, the target. */
+function compileAt(
+  spec: ReloaderSpec,
+  target: TargetSpec,
+  file: FileSpec,
+  name: string,
+  source: string,
+): CompiledTemplate {
+  try {
+    return compileTemplate(name, source);
+  } catch (err) {
+    const e = asReloaderError(err, 'RLD_ERR_TEMPLATE');
+    throw new ReloaderError(
+      e.code,
+      `${spec.file}:${file.origin.line}: target "${target.name}": ${e.message}`,
+      { cause: err, details: { ...e.details, target: target.name, spec: spec.file } },
+    );
+  }
+}
+
 export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget[]> {
   const sources = await readSources(
     spec.targets.flatMap((t) =>
@@ -128,7 +148,9 @@ export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget
       } else if (file.pkcs12 !== undefined) {
         const parts = file.pkcs12;
         const part = (key: keyof Pkcs12Spec): CompiledTemplate | undefined =>
-          parts[key] === undefined ? undefined : compileTemplate(`${name}.${key}`, parts[key]);
+          parts[key] === undefined
+            ? undefined
+            : compileAt(spec, target, file, `${name}.${key}`, parts[key]);
         const pkcs12: Pkcs12Templates = {
           certificate: part('certificate'),
           key: part('key'),
@@ -141,7 +163,7 @@ export async function compileTargets(spec: ReloaderSpec): Promise<CompiledTarget
       } else {
         source = file.contents ?? '';
       }
-      files.push({ spec: file, name, template: compileTemplate(name, source) });
+      files.push({ spec: file, name, template: compileAt(spec, target, file, name, source) });
     }
     out.push({ spec: target, files });
   }

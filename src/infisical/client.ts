@@ -108,6 +108,8 @@ const closedErrors = new WeakSet<object>();
  */
 export class InfisicalClient {
   private readonly base: string;
+  /** Set once an older server answered 404 on `/v4/secrets`: list through v3 from then on. */
+  private listV3 = false;
   private readonly timeoutMs: number;
   private readonly retry: ClientRetryOptions;
   private readonly logger: Logger;
@@ -186,23 +188,47 @@ export class InfisicalClient {
   }
 
   /**
-   * `GET /v3/secrets/raw` for one source, merged into a flat map (rules in listing.ts). Sends
-   * both `include_imports` (what the server reads) and `includeImports` (what newer servers
-   * and the CLI use); unknown query keys are ignored by Infisical.
+   * `GET /v4/secrets` for one source, merged into a flat map (rules in listing.ts). An older
+   * server without v4 answers its router's 404 (not Infisical's `NotFound`, which a missing
+   * project or environment gives): the client then lists through the deprecated
+   * `GET /v3/secrets/raw` (`workspaceId` instead of `projectId`, same answer) and keeps doing so.
+   * Only `include_imports` is sent: it is the only spelling Infisical reads.
    */
   async listSecrets(source: SourceSpec, accessToken: string): Promise<SecretListing> {
+    if (!this.listV3) {
+      try {
+        return await this.listOnce(source, accessToken, '/v4/secrets');
+      } catch (err) {
+        const routeMissing =
+          err instanceof InfisicalHttpError &&
+          err.status === 404 &&
+          err.infisicalError !== 'NotFound';
+        if (!routeMissing) throw err;
+        this.listV3 = true;
+        this.logger.info(
+          { baseUrl: this.base },
+          'Infisical has no /api/v4/secrets (an older server): listing through /api/v3/secrets/raw',
+        );
+      }
+    }
+    return this.listOnce(source, accessToken, '/v3/secrets/raw');
+  }
+
+  private async listOnce(
+    source: SourceSpec,
+    accessToken: string,
+    route: '/v4/secrets' | '/v3/secrets/raw',
+  ): Promise<SecretListing> {
     const bool = (b: boolean): string => (b ? 'true' : 'false');
     const query = new URLSearchParams({
-      workspaceId: source.projectId,
+      [route === '/v4/secrets' ? 'projectId' : 'workspaceId']: source.projectId,
       environment: source.environment,
       secretPath: source.path,
       recursive: bool(source.recursive),
       include_imports: bool(source.includeImports),
-      includeImports: bool(source.includeImports),
       expandSecretReferences: bool(source.expandReferences),
       viewSecretValue: 'true',
     });
-    const route = '/v3/secrets/raw';
     const answer = await this.send({
       method: 'GET',
       route,
@@ -258,7 +284,7 @@ export class InfisicalClient {
       timedOut = true;
       ac.abort();
     }, this.timeoutMs);
-    const where = `Infisical POST ${route}`;
+    const where = `Infisical POST ${route} at ${this.base}`;
     let res: TransportResponse;
     try {
       res = await this.transport.request({
@@ -282,14 +308,14 @@ export class InfisicalClient {
         throw new ReloaderError(
           'RLD_ERR_INFISICAL_TIMEOUT',
           `${where}: no answer within ${this.timeoutMs} ms`,
-          { cause: err, details: { route, timeoutMs: this.timeoutMs } },
+          { cause: err, details: { route, baseUrl: this.base, timeoutMs: this.timeoutMs } },
         );
       }
       const code = errorCode(err);
       throw new ReloaderError(
         'RLD_ERR_INFISICAL_NETWORK',
         `${where}: connection failed${code !== undefined ? ` (${code})` : ''}`,
-        { cause: err, details: { route } },
+        { cause: err, details: { route, baseUrl: this.base } },
       );
     } finally {
       clearTimeout(timer);
@@ -414,7 +440,7 @@ export class InfisicalClient {
       text = await this.readBody(res.body, call.route);
     } catch (err) {
       if (err instanceof ReloaderError) throw err;
-      const where = `Infisical ${call.method} ${call.route}`;
+      const where = `Infisical ${call.method} ${call.route} at ${this.base}`;
       if (this.closing.signal.aborted) throw this.closedError(call);
       if (timedOut || isUndiciTimeout(err)) {
         this.logger.debug(
@@ -424,7 +450,10 @@ export class InfisicalClient {
         throw new ReloaderError(
           'RLD_ERR_INFISICAL_TIMEOUT',
           `${where}: no answer within ${this.timeoutMs} ms`,
-          { cause: err, details: { route: call.route, timeoutMs: this.timeoutMs } },
+          {
+            cause: err,
+            details: { route: call.route, baseUrl: this.base, timeoutMs: this.timeoutMs },
+          },
         );
       }
       // undici may wrap the network error (`cause`); node:http reports it directly.
@@ -433,7 +462,7 @@ export class InfisicalClient {
       throw new ReloaderError(
         'RLD_ERR_INFISICAL_NETWORK',
         `${where}: connection failed${code !== undefined ? ` (${code})` : ''}`,
-        { cause: err, details: { route: call.route } },
+        { cause: err, details: { route: call.route, baseUrl: this.base } },
       );
     } finally {
       clearTimeout(timer);

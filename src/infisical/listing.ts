@@ -1,5 +1,5 @@
 /**
- * Reads the body of `GET /api/v3/secrets/raw` (docs/infisical-api.md) into one flat key → value map.
+ * Reads the body of `GET /api/v4/secrets` (and v3 `secrets/raw`) (docs/infisical-api.md) into one flat key → value map.
  *
  * Strict on what we use, tolerant of the rest: the body must have a `secrets` array and each
  * secret a string `secretKey` and `secretValue`; every other field (`tags`, `actor`,

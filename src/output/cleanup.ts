@@ -4,7 +4,7 @@
  *
  * Each destination's temp files are removed while holding that destination's lock, so a temp
  * file of any age can go: a live writer (another reloader process) always holds the lock
- * while its temp file exists, and a dead one's lock turns stale (10 s) and is taken over.
+ * while its temp file exists, and a dead one's lock is broken at once (`lock.ts`).
  * Without the lock, only temp files older than the stale time could safely be removed, and a
  * pod restarted within seconds of a crash would keep the dead run's files.
  */

@@ -16,7 +16,32 @@
  *
  * Values shorter than 4 characters are never scrubbed: replacing "1" or "on" everywhere hides
  * more than it protects.
+ *
+ * Fields the reloader owns. `scrubDeep` leaves a few named fields as they are when their value
+ * has the one shape that field can have (`OWNED_FIELDS`): the client address of a request
+ * (`remote`, an IP address read from the socket) and the Infisical base URL (`infisical`,
+ * `baseUrl`, an http(s) URL without credentials or query, from the spec). Their values never
+ * come from secret data, so printing them tells a reader nothing about any secret, even when
+ * some secret happens to have the same value (a `BIND_ADDRESS` of `127.0.0.1` blanked the
+ * client address of every webhook log line). The shape check keeps the guarantee for anything
+ * else that might land in such a field: a value of another shape is scrubbed as usual, and
+ * every other field, message text included, always is.
  */
+import { isIP } from 'node:net';
+
+/** An http(s) URL without user info, query or fragment, at most 300 characters. */
+const PLAIN_URL = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(?:\/[A-Za-z0-9._~\-/]*)?$/;
+const isPlainUrl = (v: string): boolean => v.length <= 300 && PLAIN_URL.test(v);
+
+/**
+ * Fields whose value never comes from secret data, with the only shape it may have to be left
+ * unscrubbed (see the module comment).
+ */
+export const OWNED_FIELDS: Readonly<Record<string, (value: string) => boolean>> = {
+  remote: (v) => isIP(v) !== 0,
+  infisical: isPlainUrl,
+  baseUrl: isPlainUrl,
+};
 
 /** Values shorter than this are not scrubbed (see the module comment). */
 const MIN_SCRUB_LENGTH = 4;
@@ -196,7 +221,8 @@ export class Scrubber {
     if (Array.isArray(value)) return value.map((v) => this.scrubDeep(v, depth + 1));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = this.scrubDeep(v, depth + 1);
+      const owned = Object.hasOwn(OWNED_FIELDS, k) ? OWNED_FIELDS[k] : undefined;
+      out[k] = typeof v === 'string' && owned?.(v) ? v : this.scrubDeep(v, depth + 1);
     }
     return out;
   }

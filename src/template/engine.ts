@@ -179,8 +179,31 @@ function checkCall(name: string, node: Node, scope: ReadonlySet<string>): void {
   }
 }
 
+/**
+ * The innermost block opened in `source` and never closed (`{{#each …}}` without `{{/each}}`),
+ * with its line: what a parse error that reached the end of the text expecting a block's end
+ * really means. Comments are skipped; `{{^}}` and `{{else}}` do not open anything.
+ */
+export function unclosedBlock(source: string): { name: string; line: number } | undefined {
+  const stack: { name: string; line: number }[] = [];
+  const text = source.replace(/\{\{!--[^]*?--\}\}|\{\{![^]*?\}\}/g, (c) =>
+    c.replace(/[^\n]/g, ' '),
+  );
+  let line = 1;
+  let last = 0;
+  for (const m of text.matchAll(/\{\{~?\s*([#^/])\s*\*?([^\s}~]*)/g)) {
+    const index = m.index ?? 0;
+    for (let i = last; i < index; i++) if (text.charCodeAt(i) === 10) line++;
+    last = index;
+    const [, kind, blockName = ''] = m;
+    if (kind === '/') stack.pop();
+    else if (blockName !== '') stack.push({ name: blockName, line });
+  }
+  return stack.at(-1);
+}
+
 /** Handlebars parse / compile errors → RLD_ERR_TEMPLATE with the line. */
-function fromHandlebarsCompileError(name: string, err: unknown): ReloaderError {
+function fromHandlebarsCompileError(name: string, err: unknown, source = ''): ReloaderError {
   const e = err as { message?: unknown; lineNumber?: unknown; column?: unknown };
   let message = typeof e.message === 'string' ? e.message : String(err);
   let line = typeof e.lineNumber === 'number' ? e.lineNumber : undefined;
@@ -191,7 +214,11 @@ function fromHandlebarsCompileError(name: string, err: unknown): ReloaderError {
     const rest = message.slice(parse[0].length).split('\n');
     const caret = rest.findIndex((l) => /^-*\^$/.test(l));
     const picture = caret > 0 ? rest.splice(caret - 1, 2) : [];
-    const reason = rest.join(' ').trim() || 'unexpected text';
+    let reason = rest.join(' ').trim() || 'unexpected text';
+    const open = /OPEN_ENDBLOCK.*got 'EOF'/.test(reason) ? unclosedBlock(source) : undefined;
+    if (open !== undefined) {
+      reason = `{{#${open.name}}} opened on line ${open.line} is never closed (add {{/${open.name}}})`;
+    }
     message = [`syntax error: ${reason}`, ...picture].join('\n');
   } else if (line !== undefined) {
     message = message.replace(/ - \d+:\d+$/, '');
@@ -277,7 +304,7 @@ export function compileTemplate(name: string, source: string): CompiledTemplate 
   try {
     ast = hb.parse(source);
   } catch (err) {
-    throw fromHandlebarsCompileError(name, err);
+    throw fromHandlebarsCompileError(name, err, source);
   }
   const paths = new Map<string, PathInfo>();
   checkAst(name, ast, paths);

@@ -483,6 +483,25 @@ describe('targets, files and reloads', () => {
   });
 });
 
+describe('YAML scalars that are not the strings meant', () => {
+  test('command: [true] is a boolean to YAML: the error says to quote it', () => {
+    const text = withTarget('    check:\n      command: [true]\n');
+    expectSpecError(text, {
+      yamlPath: 'targets[0].check.command[0]',
+      line: 4,
+      message: /YAML reads the unquoted true as a boolean; quote it: "true"/,
+    });
+  });
+  test('an unquoted null in an argv is named too', () => {
+    const text = withTarget('    reload:\n      command: [echo, null]\n');
+    expectSpecError(text, {
+      yamlPath: 'targets[0].reload.command[1]',
+      line: 4,
+      message: /unquoted null as null; quote it/,
+    });
+  });
+});
+
 describe('environment substitution errors', () => {
   test('an unset variable names the variable, the path and the line', () => {
     const text = TARGETS + 'webhook:\n  secretFile: ${WEBHOOK_SECRET_FILE}\n';
@@ -515,6 +534,19 @@ describe('environment substitution errors', () => {
       },
       { INFISICAL_PROJECT_ID: 'p' },
     );
+  });
+  test('every unset variable is reported at once, each with its path and line', () => {
+    const text =
+      'webhook:\n  secretFile: ${HOOK_FILE}\n  path: /x/${A}/${B}\n' +
+      withTarget('    check:\n      command: [nginx, "${A}"]\n');
+    const err = expectSpecError(text, {
+      yamlPath: 'webhook.secretFile',
+      line: 2,
+      message: /environment variables HOOK_FILE, A, B are not set/,
+    });
+    assert.match(err.message, /HOOK_FILE: webhook\.secretFile line 2/);
+    assert.match(err.message, /A, B: webhook\.path line 3/);
+    assert.match(err.message, /A: targets\[0\]\.check\.command\[1\] line \d+/);
   });
   test('a malformed reference', () => {
     const text = withFile('        mode: "${MODE"\n');

@@ -32,7 +32,6 @@ test('secrets.modified: exact payload, signature over the raw body, headers', as
         projectId: 'proj-1',
         projectName: 'Payments',
         environment: 'dev',
-        environmentName: 'Development',
         secretPath: '/',
       },
       timestamp: ts,

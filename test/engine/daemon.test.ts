@@ -43,7 +43,7 @@ targets:
   await waitFor(() => d.ready, { what: 'ready' });
   const read = (f: string) => readFile(join(dir, 'out', f), 'utf8');
   const lists = () =>
-    local.requests.filter((r) => r.route.startsWith('GET /api/v3/secrets/raw')).length;
+    local.requests.filter((r) => r.route.startsWith('GET /api/v4/secrets')).length;
   return { d, local, read, lists, metrics };
 }
 

@@ -178,15 +178,14 @@ test('listSecrets sends the exact query and bearer, and returns values and etag'
   assert.equal(listing.etag, '"abc123"');
   const req = srv.seen[0]!;
   assert.equal(req.method, 'GET');
-  assert.equal(req.path, '/api/v3/secrets/raw');
+  assert.equal(req.path, '/api/v4/secrets');
   assert.equal(req.headers['authorization'], 'Bearer tok-list');
   assert.deepEqual(Object.fromEntries(req.query), {
-    workspaceId: 'proj-1',
+    projectId: 'proj-1',
     environment: 'prod',
     secretPath: '/api',
     recursive: 'false',
     include_imports: 'true',
-    includeImports: 'true',
     expandSecretReferences: 'true',
     viewSecretValue: 'true',
   });
@@ -206,7 +205,7 @@ test('listSecrets booleans follow the source (all false)', async (t) => {
     ['secretPath', 'recursive', 'include_imports', 'includeImports', 'expandSecretReferences'].map(
       (k) => q.get(k),
     ),
-    ['/', 'true', 'false', 'false', 'false'],
+    ['/', 'true', 'false', null, 'false'],
   );
 });
 
@@ -377,7 +376,7 @@ test('error mapping on listing: 403 TokenError and 401 are RLD_ERR_TOKEN, 403 Pe
     [403, 'TokenError', 'Your token has expired. Please re-authenticate.'],
     [401, 'UnauthorizedError', 'No identity access token found'],
     [403, 'PermissionDenied', 'You are not allowed to readValue on secrets'],
-    [404, 'NotFoundError', 'Folder not found'],
+    [404, 'NotFound', 'Folder not found'],
   ];
   let i = 0;
   const { srv, client } = await setup(t, (_req, res) => {
@@ -489,11 +488,14 @@ test('resets on every attempt end in RLD_ERR_INFISICAL_NETWORK with the cause ke
   });
   const err = await rejectsWith(client.renew('tok-reset'), 'RLD_ERR_INFISICAL_NETWORK');
   assert.ok(err.cause instanceof Error, 'undici error kept as cause');
-  assert.match(err.message, /POST \/v1\/auth\/token\/renew: connection failed/);
+  assert.match(
+    err.message,
+    /POST \/v1\/auth\/token\/renew at http:\/\/127\.0\.0\.1:\d+\/api: connection failed/,
+  );
   assert.equal(srv.seen.length, 4);
 });
 
-test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno', async (t) => {
+test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno and the base URL', async (t) => {
   const srv = await scriptedServer(t, (_req, res) => json(res, 200, {}));
   const probe = createHttpsServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
@@ -509,6 +511,8 @@ test('a refused connection is RLD_ERR_INFISICAL_NETWORK naming the errno', async
   t.after(() => client.close());
   const err = await rejectsWith(client.loginUniversal('c', 's'), 'RLD_ERR_INFISICAL_NETWORK');
   assert.match(err.message, /ECONNREFUSED/);
+  assert.ok(err.message.includes(`at http://127.0.0.1:${port}/api:`), err.message);
+  assert.equal(err.details?.['baseUrl'], `http://127.0.0.1:${port}/api`);
 });
 
 test('a slow answer is RLD_ERR_INFISICAL_TIMEOUT after timeoutMs, per attempt', async (t) => {
@@ -524,7 +528,7 @@ test('a slow answer is RLD_ERR_INFISICAL_TIMEOUT after timeoutMs, per attempt', 
   const took = Date.now() - started;
   assert.equal(srv.seen.length, 2, 'timeouts are retried');
   assert.ok(took >= 290 && took < 1500, `took ${took} ms`);
-  assert.match(err.message, /no answer within 150 ms/);
+  assert.match(err.message, /at http:\/\/127\.0\.0\.1:\d+\/api: no answer within 150 ms/);
 });
 
 test('a body that stalls after the headers also times out', async (t) => {
@@ -566,12 +570,12 @@ test('canaries: no credential or value reaches an error message, details or a lo
       json(res, 200, { accessToken: NEW_TOKEN, expiresIn: 10, accessTokenMaxTTL: 20 });
       return;
     }
-    if (req.path.endsWith('/secrets/raw') && srvCalls.list++ === 0) {
+    if (req.path.endsWith('/v4/secrets') && srvCalls.list++ === 0) {
       json(res, 200, { secrets: [secret('K', VALUE)] });
       return;
     }
     const echo = `${req.raw} ${String(req.headers['authorization'])} ${NEW_TOKEN} ${VALUE}`;
-    const status = req.path.endsWith('/secrets/raw') ? 403 : 401;
+    const status = req.path.endsWith('/v4/secrets') ? 403 : 401;
     infisicalError(res, status, 'TokenError', [{ path: ['jwt'], message: `bad: ${echo}` }]);
   });
   await client.renew(TOKEN);
@@ -680,5 +684,47 @@ test('caFile: TLS to a server with a private CA works only with that CA', async 
       err instanceof ReloaderError &&
       err.code === 'RLD_ERR_INFISICAL_NETWORK' &&
       /missing\.pem \(ENOENT\)/.test(err.message),
+  );
+});
+
+test('listSecrets against the local server: v4 on a current one; on an older one (no v4) one 404, then v3 for good', async (t) => {
+  const { startInfisical, oneProjectSeed } = await import('../helpers/harness.js');
+  for (const v4 of [true, false]) {
+    const local = await startInfisical(t, oneProjectSeed({ '/': '{ A: one, B: two }' }), { v4 });
+    const token = local.issueAccessToken({ identityId: 'i1' });
+    const client = new InfisicalClient({
+      baseUrl: local.url,
+      timeoutMs: 2000,
+      logger: silentLogger(),
+      scrubber: new Scrubber(),
+    });
+    t.after(() => client.close());
+    const source = { ...SOURCE, projectId: 'p1', path: '/' };
+    for (let i = 0; i < 2; i++) {
+      const listing = await client.listSecrets(source, token);
+      assert.deepEqual(Object.fromEntries(listing.secrets), { A: 'one', B: 'two' });
+    }
+    const routes = local.requests.map((r) => `${r.route.split('?')[0]} ${r.status}`);
+    assert.deepEqual(
+      routes,
+      v4
+        ? ['GET /api/v4/secrets 200', 'GET /api/v4/secrets 200']
+        : ['GET /api/v4/secrets 404', 'GET /api/v3/secrets/raw 200', 'GET /api/v3/secrets/raw 200'],
+    );
+  }
+});
+
+test("listSecrets: Infisical's own 404 NotFound on v4 (a missing project) is the error, no fallback", async (t) => {
+  const { srv, client } = await setup(t, (_req, res) =>
+    infisicalError(res, 404, 'NotFound', 'Project with ID proj-1 not found'),
+  );
+  await assert.rejects(client.listSecrets(SOURCE, 'tok'), (err: unknown) => {
+    assert.ok(err instanceof InfisicalHttpError);
+    assert.match(err.message, /v4\/secrets answered 404 NotFound/);
+    return true;
+  });
+  assert.deepEqual(
+    srv.seen.map((r) => r.path),
+    ['/api/v4/secrets'],
   );
 });

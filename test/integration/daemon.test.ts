@@ -320,7 +320,7 @@ test('no polling: an idle daemon sends no list request; /resync from loopback re
   const d = await startDaemon(t);
   await waitFor(async () => (await d.get('/readyz')).status === 200, { what: 'ready' });
   const lists = () =>
-    d.local.requests.filter((r) => r.route.startsWith('GET /api/v3/secrets/raw')).length;
+    d.local.requests.filter((r) => r.route.startsWith('GET /api/v4/secrets')).length;
   const before = lists();
   assert.equal(before, 1, 'one fetch at start');
   await new Promise((r) => setTimeout(r, 3000));
@@ -344,7 +344,7 @@ test('Infisical down at start: /readyz 503, files appear once it is back; an eve
   });
   assert.equal(await fileOf(d, 'out/userlist.txt'), `"app" "${PW1}"\n`);
   // outage after start: an event is accepted, the refetch fails, files stay, then recovers
-  d.local.faults.add({ route: 'GET /api/v3/secrets/raw', status: 503, times: 3 });
+  d.local.faults.add({ route: 'GET /api/v4/secrets', status: 503, times: 3 });
   d.local.setSecret({
     projectId: 'proj-d',
     environment: 'prod',
@@ -401,13 +401,12 @@ test('token lifecycle with a 2 s TTL and 5 s max TTL: renews, logs in again, kee
   });
   await waitFor(
     () =>
-      d.local.requests.filter(
-        (r) => r.route.startsWith('GET /api/v3/secrets/raw') && r.status === 200,
-      ).length >= 2,
+      d.local.requests.filter((r) => r.route.startsWith('GET /api/v4/secrets') && r.status === 200)
+        .length >= 2,
     { what: 'a refetch with a live token' },
   );
   const rejected = d.local.requests.filter(
-    (r) => r.route.startsWith('GET /api/v3/secrets/raw') && r.status >= 400,
+    (r) => r.route.startsWith('GET /api/v4/secrets') && r.status >= 400,
   );
   assert.equal(rejected.length, 0, 'no listing with an expired token');
   await stopDaemon(d);

@@ -111,7 +111,7 @@ test('--once renders every target, sets modes, runs each reload once, exits 0; a
   const logins = f.local.requests.filter((r) => r.route.includes('kubernetes-auth/login'));
   assert.equal(logins.length, 1, 'one Kubernetes login');
   assert.equal(
-    f.local.requests.filter((r) => r.route.startsWith('GET /api/v3/secrets/raw')).length,
+    f.local.requests.filter((r) => r.route.startsWith('GET /api/v4/secrets')).length,
     2,
     'one listing per source',
   );
@@ -203,12 +203,12 @@ test('--once exits 1 when the service account is not allowed, naming the cause, 
 
 test('--once exits 1 when Infisical keeps failing, after bounded retries, writing nothing', async (t) => {
   const f = await fixture(t);
-  f.local.faults.add({ route: 'GET /api/v3/secrets/raw', status: 503, times: Infinity });
+  f.local.faults.add({ route: 'GET /api/v4/secrets', status: 503, times: Infinity });
   const started = Date.now();
   const run = await runCli(['run', '--once', '--config', f.spec], { timeoutMs: 60_000 });
   assert.equal(run.code, 1, run.stderr);
   assert.ok(Date.now() - started < 45_000, 'retries are bounded');
-  const listings = f.local.requests.filter((r) => r.route.startsWith('GET /api/v3/secrets/raw'));
+  const listings = f.local.requests.filter((r) => r.route.startsWith('GET /api/v4/secrets'));
   assert.ok(listings.length >= 2, `retried (saw ${listings.length} listing requests)`);
   await assert.rejects(stat(join(f.dir, 'out/userlist.txt')), { code: 'ENOENT' });
 });

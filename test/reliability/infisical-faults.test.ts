@@ -40,7 +40,7 @@ const PW2 = 'canary-fault-pw2-0be4d2';
 const WEBHOOK_SECRET = 'canary-fault-whsec-5a8e21f0';
 addCanaries(PW1, PW2, WEBHOOK_SECRET);
 
-const LIST = 'GET /api/v3/secrets/raw';
+const LIST = 'GET /api/v4/secrets';
 const LOGIN = 'POST /api/v1/auth/kubernetes-auth/login';
 const RENEW = 'POST /api/v1/auth/token/renew';
 
@@ -159,7 +159,7 @@ async function outage(
   const res = await r.d.event(modifiedEvent('proj-f', 'prod'));
   assert.equal(res.status, 200, 'the event is acknowledged during the outage');
   // Until a listing succeeds again, the file must be exactly version 1.
-  const listedOk = () => requestsSince(r.local, from, 'secrets/raw').some((x) => x.status === 200);
+  const listedOk = () => requestsSince(r.local, from, 'v4/secrets').some((x) => x.status === 200);
   const samples = await holdsLastGood(r, () => !listedOk());
   await waitFor(async () => (await r.file()) === v2, {
     what: `version 2 after the ${name} outage`,
@@ -188,7 +188,7 @@ describe('Infisical faults', { concurrency: true }, () => {
   test('500 burst longer than one request’s retries: kept, then applied', async (t) => {
     const r = await rig(t);
     const { from } = await outage(t, r, '500 x6', [{ route: LIST, status: 500, times: 6 }]);
-    const fails = requestsSince(r.local, from, 'secrets/raw').filter((x) => x.status === 500);
+    const fails = requestsSince(r.local, from, 'v4/secrets').filter((x) => x.status === 500);
     assert.equal(fails.length, 6);
     assert.ok(
       r.d.lines.some((l) => l.includes('fetch failed; keeping the last good files')),
@@ -208,7 +208,7 @@ describe('Infisical faults', { concurrency: true }, () => {
     const { from } = await outage(t, r, '429 retry-after 1 s', [
       { route: LIST, status: 429, headers: { 'retry-after': '1' }, times: 1 },
     ]);
-    const lists = requestsSince(r.local, from, 'secrets/raw');
+    const lists = requestsSince(r.local, from, 'v4/secrets');
     const i = lists.findIndex((x) => x.status === 429);
     const next = lists[i + 1];
     assert.ok(i >= 0 && next !== undefined, 'a 429 then another list request');
@@ -235,7 +235,7 @@ describe('Infisical faults', { concurrency: true }, () => {
     const r = await rig(t);
     const { from } = await outage(t, r, 'reset x5', [{ route: LIST, reset: true, times: 5 }]);
     assert.equal(
-      requestsSince(r.local, from, 'secrets/raw').filter((x) => x.status === 0).length,
+      requestsSince(r.local, from, 'v4/secrets').filter((x) => x.status === 0).length,
       5,
     );
     await r.d.stop();

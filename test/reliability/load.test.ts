@@ -2,7 +2,8 @@
  * Load (issue 6 §7): signed events at a fixed rate against the built daemon (`run`, a real
  * process) on 127.0.0.1, measuring the time to acknowledge each delivery (send → whole HTTP
  * answer) and the daemon's RSS once a second. `npm test` runs 2 s at 100 events/s; the soak
- * runs 60 s at 500 events/s.
+ * runs 60 s at 500 events/s, or `SOAK_MINUTES` minutes (`SOAK_MINUTES=10 npm run soak`): a
+ * cache that fills then stops and a leak look alike over 60 s, not over 10 minutes.
  *
  * Open loop: event i is sent at start + i/rate whatever happened to the earlier ones (a closed
  * loop would slow down with the daemon and hide its latency), with at most 1,000 in flight.
@@ -12,8 +13,13 @@
  * RSS trend: least-squares slope of RSS over time after a warm-up (the first quarter of the
  * run). "No growth trend" means the slope, extrapolated over the measured window, adds less than
  * 10 % of the mean RSS — a leak of one event's worth of memory per event (≥ 1 KiB × 500/s ≈
- * 500 KiB/s) would exceed it several times over. Asserted in the soak only: 2 s is too short
- * for a trend.
+ * 500 KiB/s) would exceed it several times over. Asserted only on runs of 5 minutes or more
+ * (`SOAK_MINUTES`): the daemon's heap grows for about the first 90 s under this load and is flat
+ * after (measured, 10 minutes: 72 → 94 MiB by 90 s, then 86–89 MiB to the end), so a 60 s run
+ * sees only the warm-up and measured +16 % on main as on this branch — a cache filling, not a
+ * leak. The 60 s soak prints the figures. The curve is printed (one sample every `seconds / 20`), with the mean RSS of
+ * each quarter of the run: flat after warm-up when the last quarter is within 5 % of the
+ * second.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +29,7 @@ import { Pool } from 'undici';
 import { adminUrlOf } from '../e2e/daemon.js';
 import { signWebhook } from '../../src/events/signature.js';
 import { startCli, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
-import { addCanaries, record, scale, secrecyReport, SOAK, sleep } from './support.js';
+import { addCanaries, record, scale, secrecyReport, SOAK, SOAK_MINUTES, sleep } from './support.js';
 
 const WEBHOOK_SECRET = 'canary-load-whsec-2c7d91e4';
 const PASSWORDS = Array.from(
@@ -72,9 +78,19 @@ async function rssKiB(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
 }
 
-test(`load: ${scale(100, 500)} signed events/s for ${scale(2, 60)} s → p99 time to acknowledge, RSS trend`, async (t) => {
+const SECONDS = SOAK_MINUTES !== undefined ? Math.round(SOAK_MINUTES * 60) : scale(2, 60);
+/** Long enough to see past the warm-up (see the module comment). */
+const TREND_ASSERTED = SOAK && SECONDS >= 300;
+
+/** Mean RSS (KiB) of the samples in [from, to) seconds. */
+function meanBetween(rss: Array<[number, number]>, from: number, to: number): number {
+  const ys = rss.filter(([x]) => x >= from && x < to).map(([, y]) => y);
+  return ys.length === 0 ? NaN : ys.reduce((s, y) => s + y, 0) / ys.length;
+}
+
+test(`load: ${scale(100, 500)} signed events/s for ${SECONDS} s → p99 time to acknowledge, RSS trend`, async (t) => {
   const rate = scale(100, 500);
-  const seconds = scale(2, 60);
+  const seconds = SECONDS;
   const dir = await tempDir(t, 'rld-load-');
   const local = await startInfisical(t, SEED, { webhookDelayMs: 10 });
   const sa = local.mintServiceAccountToken({ namespace: 'apps', name: 'reloader' });
@@ -237,7 +253,23 @@ targets:
   t.diagnostic(
     `RSS: ${rss.length} samples, ${Math.round(rss[0]?.[1] ?? 0)} → ${Math.round(rss.at(-1)?.[1] ?? 0)} KiB; ` +
       `slope after warm-up ${slopeKiBs.toFixed(1)} KiB/s over ${window.toFixed(0)} s = ${(growthShare * 100).toFixed(1)} % of mean ${Math.round(meanKiB)} KiB ` +
-      `(criterion: < 10 %${SOAK ? '' : ', asserted under SOAK only'})`,
+      `(criterion: < 10 %${TREND_ASSERTED ? '' : ', asserted on runs of 5 minutes or more only'})`,
+  );
+  const step = Math.max(1, elapsed / 20);
+  const curve: string[] = [];
+  for (let at = 0; at <= elapsed + 0.5; at += step) {
+    const near = rss.reduce((best, s) => (Math.abs(s[0] - at) < Math.abs(best[0] - at) ? s : best));
+    curve.push(`${near[0].toFixed(0)}s ${(near[1] / 1024).toFixed(1)}`);
+  }
+  const quarters = [0, 1, 2, 3].map((q) =>
+    meanBetween(rss, (q * elapsed) / 4, ((q + 1) * elapsed) / 4 + 0.01),
+  );
+  const flat =
+    Math.abs((quarters[3] as number) - (quarters[1] as number)) < 0.05 * (quarters[1] as number);
+  t.diagnostic(`RSS curve (s MiB): ${curve.join(', ')}`);
+  t.diagnostic(
+    `RSS mean per quarter: ${quarters.map((q) => (Number.isNaN(q) ? '–' : (q / 1024).toFixed(1))).join(' / ')} MiB; ` +
+      `flat after warm-up (last quarter within 5 % of the second): ${flat ? 'yes' : 'no'}`,
   );
   record(status.text, metrics.text, proc.output().stderr, proc.output().stdout);
 
@@ -247,7 +279,7 @@ targets:
   assert.equal(statuses.get(200), total + 1, 'every delivery answered 200');
   assert.ok(p99 < 1000, `p99 ${p99.toFixed(1)} ms < 1 s (Infisical waits 15 s)`);
   assert.ok(reloads < 10 + seconds, `bursts coalesced: ${reloads} reloads for ${total} events`);
-  if (SOAK)
+  if (TREND_ASSERTED)
     assert.ok(growthShare < 0.1, `no RSS growth trend (${(growthShare * 100).toFixed(1)} %)`);
 
   proc.child.kill('SIGTERM');

@@ -20,7 +20,15 @@ import { createLogger, Scrubber, type Logger } from '../../src/logger.js';
 import { assertNoSecrets } from '../helpers/harness.js';
 
 /** True under `npm run soak` (SOAK=1). */
-export const SOAK = process.env['SOAK'] !== undefined && !['', '0'].includes(process.env['SOAK']);
+export const SOAK =
+  (process.env['SOAK'] !== undefined && !['', '0'].includes(process.env['SOAK'])) ||
+  process.env['SOAK_MINUTES'] !== undefined;
+
+/**
+ * `SOAK_MINUTES=10 npm run soak`: how long the load soak runs, in minutes (unset: the 60 s
+ * soak). Setting it turns the soak on by itself.
+ */
+export const SOAK_MINUTES = Number(process.env['SOAK_MINUTES'] ?? '') || undefined;
 
 /** `normal` in `npm test`, `soak` under SOAK=1. */
 export function scale(normal: number, soak: number): number {

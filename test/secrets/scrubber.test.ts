@@ -45,3 +45,45 @@ test('two runtimes never see each other’s values', () => {
   a.add('only-in-a-5555');
   assert.equal(b.scrub('only-in-a-5555'), 'only-in-a-5555');
 });
+
+test('owned fields: a client address or the Infisical URL that equals some secret is still printed; any other shape or field is scrubbed', async () => {
+  const { createLogger } = await import('../../src/logger.js');
+  const { Writable } = await import('node:stream');
+  const { ReloaderError } = await import('../../src/errors.js');
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const scrubber = new Scrubber();
+  // Secret values that happen to look like what the reloader prints about itself.
+  scrubber.addAll(['127.0.0.1', 'http://127.0.0.1:8080/api', 'hunter2-password']);
+  const logger = createLogger({ destination, scrubber });
+  logger.info({ route: 'webhook', status: 200, remote: '127.0.0.1' }, 'event accepted');
+  logger.warn(
+    {
+      infisical: 'http://127.0.0.1:8080/api',
+      err: new ReloaderError('RLD_ERR_INFISICAL_NETWORK', 'connection failed', {
+        details: { baseUrl: 'http://127.0.0.1:8080/api' },
+      }),
+    },
+    'fetch failed',
+  );
+  logger.info(
+    { remote: 'hunter2-password', infisical: 'http://x/?q=hunter2-password', other: '127.0.0.1' },
+    'from 127.0.0.1',
+  );
+  const [accepted, failed, hostile] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(accepted?.['remote'], '127.0.0.1', 'a client address is the reloader’s own field');
+  assert.equal(failed?.['infisical'], 'http://127.0.0.1:8080/api');
+  assert.equal(
+    (failed?.['err'] as Record<string, unknown>)['baseUrl'],
+    'http://127.0.0.1:8080/api',
+  );
+  assert.equal(hostile?.['remote'], '[redacted]', 'not an IP address: scrubbed');
+  assert.equal(hostile?.['infisical'], 'http://x/?q=[redacted]', 'a URL with a query: scrubbed');
+  assert.equal(hostile?.['other'], '[redacted]', 'any other field: scrubbed');
+  assert.equal(hostile?.['msg'], 'from [redacted]', 'message text: scrubbed');
+});
