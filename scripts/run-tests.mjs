@@ -3,11 +3,23 @@
 // no test ran: Node 20 exits 0 on "# tests 0", which would let a broken build pass silently.
 // Prints the spec reporter on stdout, keeps the TAP stream in test-results.tap, and ends with
 // the plain line "tests: N passed, N failed, N skipped".
+//
+// A folder argument is expanded here to the *.test.js files under it: Node 20 runs the tests of
+// a folder given to --test, Node 22 and later take every argument as a file or a glob.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
+const testFiles = (path) =>
+  statSync(path).isDirectory()
+    ? readdirSync(path, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.test.js'))
+        .sort()
+        .map((f) => join(path, f))
+    : [path];
 const extra = process.argv.slice(2);
-const files = extra.length > 0 ? extra : ['dist/test/'];
+const files = (extra.length > 0 ? extra : ['dist/test/']).flatMap(testFiles);
 const args = [
   '--test',
   '--test-reporter=spec',

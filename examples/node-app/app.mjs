@@ -10,9 +10,9 @@
 //   GET /status  the pool generation and when it last switched (never the URL)
 //
 // Options come from the guide's environment variables (INFISICAL_API_URL,
-// INFISICAL_PROJECT_ID, ...) or, when RELOADER_CONFIG is set, from that reloader.yaml (here:
-// reloader.yaml next to this file). PORT (default 3000) and HOST (default 127.0.0.1) set the
-// app's own listener.
+// INFISICAL_PROJECT_ID, ...) or, when RELOADER_CONFIG is set, from that file (here:
+// subscriber.yaml next to this file: the reloader.yaml format without targets). PORT (default
+// 3000) and HOST (default 127.0.0.1) set the app's own listener.
 import { createServer } from 'node:http';
 import pg from 'pg';
 import { SecretSubscriber } from 'infisical-reloader';

@@ -1,5 +1,5 @@
 /**
- * examples/node-app as a real process against real PostgreSQL, with its shipped reloader.yaml
+ * examples/node-app as a real process against real PostgreSQL, with its shipped subscriber.yaml
  * (only `${VAR}` overrides from the environment): the app holds a `pg` pool built from
  * DATABASE_URL by the library's SecretSubscriber. While four query loops run against the app,
  * the role's password is rotated the way Infisical's rotation does it — ALTER ROLE, then the
@@ -84,7 +84,7 @@ test('node-app: a rotated DATABASE_URL switches the pg pool with no failed query
       cwd: dir,
       env: {
         PATH: process.env.PATH,
-        RELOADER_CONFIG: join(repoRoot, 'examples', 'node-app', 'reloader.yaml'),
+        RELOADER_CONFIG: join(repoRoot, 'examples', 'node-app', 'subscriber.yaml'),
         INFISICAL_API_URL: local.url,
         INFISICAL_IDENTITY_ID: IDENTITY,
         INFISICAL_TOKEN_PATH: join(dir, 'sa-token'),

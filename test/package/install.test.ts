@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot, tempDir } from '../helpers/harness.js';
+import { repoRoot, tempDir, userEnv } from '../helpers/harness.js';
 
 const run = promisify(execFile);
 
@@ -31,7 +31,7 @@ async function sh(cmd: string, args: string[], cwd: string, timeoutMs = 180_000)
       cwd,
       timeout: timeoutMs,
       maxBuffer: 32 * 1024 * 1024,
-      env: { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false' },
+      env: userEnv({ npm_config_update_notifier: 'false', npm_config_fund: 'false' }),
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -73,10 +73,12 @@ test('the packed tarball installs in a fresh project without warnings, runs its 
     'dist/src/index.js',
     'dist/src/index.d.ts',
     'dist/src/library/subscriber.d.ts',
+    'dist/src/config/schema-validator.cjs',
     'schema/reloader.schema.json',
     'templates/nginx/tls-server.conf.hbs',
     'examples/quickstart/reloader.yaml',
     'examples/node-app/app.mjs',
+    'examples/node-app/subscriber.yaml',
   ]) {
     assert.ok(files.includes(wanted), `${wanted} is in the tarball`);
   }
