@@ -138,6 +138,7 @@ export class SecretSubscriber {
   /** Close the listeners and streams, stop the token timers; pending calls are dropped. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.settled?.(); // a start() waiting for the first fetch goes on, sees `stopped` and rejects
     await this.debouncer?.stop();
     const running = this.running;
     if (running === undefined) return;

@@ -273,3 +273,20 @@ test('start fails with a coded error that holds no secret, and leaves nothing ru
   });
   assert.throws(() => noProjectId.subscribe('', () => {}), /key name/);
 });
+
+test('stop() during start(): start rejects, nothing keeps running', async (t) => {
+  const local = await startInfisical(t, SEED);
+  local.faults.add({ route: 'GET /api/v3/secrets/raw', delayMs: 500 });
+  const s = new SecretSubscriber({
+    infisical: { url: local.url, auth: AUTH },
+    sources: [P],
+    webhook: { listen: '127.0.0.1:0', secret: WEBHOOK_SECRET },
+    env: {},
+    logLevel: 'silent',
+  });
+  const starting = s.start();
+  await new Promise((r) => setTimeout(r, 20));
+  await s.stop();
+  await assert.rejects(starting, (err: ReloaderError) => err.code === 'RLD_ERR_USAGE');
+  assert.deepEqual(s.listening, {});
+});

@@ -97,7 +97,8 @@ async function startTrap(
 }
 
 function hups(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
+  // the file can exist and still be empty: created by appendFileSync, not yet written
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
 /** A pid that is certainly not running: a process that has already exited. */
