@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
+import { signWebhook } from '../../src/events/signature.js';
 import { SecretSubscriber, ReloaderError, type SubscriberOptions } from '../../src/index.js';
 import {
   oneProjectSeed,
@@ -289,4 +290,53 @@ test('stop() during start(): start rejects, nothing keeps running', async (t) =>
   await s.stop();
   await assert.rejects(starting, (err: ReloaderError) => err.code === 'RLD_ERR_USAGE');
   assert.deepEqual(s.listening, {});
+});
+
+test('payloadValues: apply — a burst of value events on one key gives one call with the last value', async (t) => {
+  const local = await startInfisical(t, SEED);
+  const s = subscriber(t, {
+    infisical: { url: local.url, auth: AUTH },
+    sources: [P],
+    webhook: { listen: '127.0.0.1:0', secret: WEBHOOK_SECRET, payloadValues: 'apply' },
+    defaults: { wait: { min: '150ms', max: '2s' } },
+    env: {},
+    logLevel: 'silent',
+  });
+  const calls: Call[] = [];
+  s.subscribe('DATABASE_URL', (...args) => {
+    calls.push(args);
+  });
+  await s.start();
+  const send = async (value: string): Promise<number> => {
+    const timestamp = Date.now();
+    const body = JSON.stringify({
+      event: 'secret.rotated',
+      timestamp,
+      project: { projectId: 'p1', environment: 'prod', secretPath: '/' },
+      payload: { secretKey: 'DATABASE_URL', secretValue: value, rotation: true },
+    });
+    const res = await request(s.listening.webhook as string, {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-infisical-signature': signWebhook(body, WEBHOOK_SECRET, timestamp),
+      },
+    });
+    await res.body.dump();
+    return res.statusCode;
+  };
+  const values = [1, 2, 3, 4, 5].map((i) => `postgres://app:pw-apply-${i}-3c4d@db/app`);
+  for (const value of values) assert.equal(await send(value), 200);
+  assert.equal(s.get('DATABASE_URL'), values.at(-1), 'get sees each applied value at once');
+  assert.equal(calls.length, 0, 'the callbacks wait for the burst to end');
+  await waitFor(() => calls.length > 0, { what: 'the burst delivered' });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(calls, [['DATABASE_URL', values.at(-1), DB0]]);
+
+  // a change that is undone within one burst gives no call
+  await send('postgres://app:pw-flip-9e9e@db/app');
+  await send(values.at(-1) as string);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(calls.length, 1, 'changed and changed back: no call');
 });
