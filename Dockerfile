@@ -5,9 +5,10 @@
 #   docker build -t ghcr.io/example/infisical-reloader:0.1.0 .
 #   docker run --rm ghcr.io/example/infisical-reloader:0.1.0 --help
 #
-# Node 22 (the current LTS) in the image; the package itself supports Node >= 20.
+# Node 24 (the active LTS) in the image; the package itself supports Node >= 20 (CI runs the
+# suite on Node 20 and on Node 24).
 # test/examples/dockerfile.test.ts performs these steps without a Docker engine.
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: compile the TypeScript, then drop the dev dependencies ----
 FROM ${NODE_IMAGE} AS build

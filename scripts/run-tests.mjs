@@ -3,20 +3,33 @@
 // no test ran: Node 20 exits 0 on "# tests 0", which would let a broken build pass silently.
 // Prints the spec reporter on stdout, keeps the TAP stream in test-results.tap, and ends with
 // the plain line "tests: N passed, N failed, N skipped".
+//
+// A folder argument is expanded here to the *.test.js files under it: Node 20 runs the tests of
+// a folder given to --test, Node 22 and later take every argument as a file or a glob.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { clearTimeout, setTimeout } from 'node:timers';
 
+const testFiles = (path) =>
+  statSync(path).isDirectory()
+    ? readdirSync(path, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.test.js'))
+        .sort()
+        .map((f) => join(path, f))
+    : [path];
 const extra = process.argv.slice(2);
-const files = extra.length > 0 ? extra : ['dist/test/'];
+const files = (extra.length > 0 ? extra : ['dist/test/']).flatMap(testFiles);
 // A test that hangs fails after 2 minutes; a file whose process never exits (a leaked handle
 // after its tests passed) is caught by the watchdog below, which fails the run instead of
-// letting CI wait for its own time limit.
-const TEST_TIMEOUT_MS = 120_000;
-const RUN_LIMIT_MS = Number(process.env.TEST_RUN_LIMIT_MS ?? 20 * 60_000);
+// letting CI wait for its own time limit. A soak (SOAK=1) runs for as long as it was asked to.
+const soak = process.env.SOAK === '1';
+const TEST_TIMEOUT_MS = soak ? undefined : 120_000;
+const RUN_LIMIT_MS = Number(process.env.TEST_RUN_LIMIT_MS ?? (soak ? 120 : 20) * 60_000);
 const args = [
   '--test',
-  `--test-timeout=${TEST_TIMEOUT_MS}`,
+  ...(TEST_TIMEOUT_MS === undefined ? [] : [`--test-timeout=${TEST_TIMEOUT_MS}`]),
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   '--test-reporter=tap',

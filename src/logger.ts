@@ -10,6 +10,7 @@
  *
  * Logs go to stderr as JSON lines, so `render` can print templates on stdout.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { Scrubber } from './secrets/scrubber.js';
 
@@ -99,6 +100,29 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     options.destination ?? pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/**
+ * Human-readable lines on stderr (pino-pretty, synchronous), for `dev` on a terminal. The lines
+ * are scrubbed before they reach it, like the JSON ones. pino-pretty is a development
+ * dependency: when it is not installed (an installed package), undefined, and JSON it is.
+ */
+export function prettyDestination(colorize: boolean): DestinationStream | undefined {
+  try {
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (
+      options: object,
+    ) => DestinationStream;
+    return pretty({
+      destination: 2,
+      sync: true,
+      colorize,
+      singleLine: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname,name',
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 /** A logger that drops everything (tests and library use). */

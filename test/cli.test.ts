@@ -2,9 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { USAGE, parseCli, run } from '../src/cli.js';
-import { repoRoot, runCli } from './helpers/harness.js';
+import { quickstartCopy, repoRoot, runCli } from './helpers/harness.js';
 
 function io(env: NodeJS.ProcessEnv = {}) {
   const stdout = new PassThrough();
@@ -99,12 +101,8 @@ test('validate and render refuse the flags that do not apply to them, with their
   );
 });
 
-test('validate: the quickstart spec is valid; a missing spec exits 2 naming the file', async () => {
-  const ok = await runCli([
-    'validate',
-    '--config',
-    join(repoRoot, 'examples/quickstart/reloader.yaml'),
-  ]);
+test('validate: the quickstart spec is valid; a missing spec exits 2 naming the file', async (t) => {
+  const ok = await runCli(['validate', '--config', join(await quickstartCopy(t), 'reloader.yaml')]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /valid \(1 target, 2 files\)/);
   const missing = await runCli(['validate'], {
@@ -114,23 +112,27 @@ test('validate: the quickstart spec is valid; a missing spec exits 2 naming the 
   assert.match(missing.stderr, /RLD_ERR_SPEC: \/nonexistent\/reloader\.yaml/);
 });
 
-test('render: prints every file of the quickstart from its secrets file, writes nothing', async () => {
-  const res = await runCli([
-    'render',
-    '--config',
-    join(repoRoot, 'examples/quickstart/reloader.yaml'),
-  ]);
+test('render: prints every file of the quickstart from its secrets file, writes nothing', async (t) => {
+  const spec = join(await quickstartCopy(t), 'reloader.yaml');
+  const res = await runCli(['render', '--config', spec]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /==> app: .*out\/app\.env \(mode 0600\)/);
   assert.match(res.stdout, /DATABASE_URL=postgres:\/\/app:change-me-1@127\.0\.0\.1:5432\/app/);
   assert.match(res.stdout, /"port": 5432/);
-  const one = await runCli([
-    'render',
-    '--config',
-    join(repoRoot, 'examples/quickstart/reloader.yaml'),
-    '--target',
-    'nope',
-  ]);
+  assert.equal(existsSync(join(dirname(spec), 'out')), false, 'render writes nothing');
+  const one = await runCli(['render', '--config', spec, '--target', 'nope']);
   assert.equal(one.code, 2);
   assert.match(one.stderr, /no target named "nope"/);
+});
+
+test("the README's quick loop: the CLI runs from source under tsx, --version included", () => {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', '--version'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  assert.equal(res.status, 0, res.stderr);
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  assert.equal(res.stdout.trim(), pkg.version);
 });

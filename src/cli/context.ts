@@ -6,7 +6,7 @@
 import { loadSpec, resolveConfigPath } from '../config/load.js';
 import type { ReloaderSpec } from '../config/types.js';
 import { asReloaderError, type ReloaderError } from '../errors.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, prettyDestination, type Logger } from '../logger.js';
 import { Scrubber } from '../secrets/scrubber.js';
 
 export interface CliIo {
@@ -45,9 +45,20 @@ export interface Runtime {
 
 /** A fresh runtime at the requested log level. */
 export function runtimeFor(args: ParsedArgs, io: CliIo): Runtime {
-  void io;
   const scrubber = new Scrubber();
-  return { scrubber, logger: createLogger({ level: args.logLevel, scrubber }) };
+  const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  const destination = wantsPretty(args, io, tty) ? prettyDestination(tty) : undefined;
+  return { scrubber, logger: createLogger({ level: args.logLevel, scrubber, destination }) };
+}
+
+/**
+ * `dev` on a terminal logs human-readable lines; everything else JSON lines.
+ * RELOADER_LOG_FORMAT=json or =pretty decides instead.
+ */
+function wantsPretty(args: ParsedArgs, io: CliIo, tty: boolean): boolean {
+  const format = io.env['RELOADER_LOG_FORMAT'];
+  if (format === 'json' || format === 'pretty') return format === 'pretty';
+  return args.command === 'dev' && tty;
 }
 
 /**

@@ -36,6 +36,18 @@ import { deepFreeze } from './validate.js';
  */
 export const MAX_SPEC_BYTES = 262_144;
 
+/** How a spec is read: the library reads the same format without any target. */
+export interface ParseOptions {
+  /**
+   * The spec describes only the link to Infisical (`infisical`, `sources`, `webhook`, `admin`):
+   * `targets` may be missing and is ignored when present; the result has no target.
+   */
+  withoutTargets?: boolean;
+}
+
+/** A target that satisfies the schema while the library's spec is checked; never kept. */
+const PLACEHOLDER_TARGETS = [{ name: 'none', files: [{ contents: '', destination: 'none' }] }];
+
 /** Where the `webhook` block of each loaded spec is, for requireWebhookSecret's error. */
 const webhookLocations = new WeakMap<ReloaderSpec, SpecLocation>();
 
@@ -44,15 +56,27 @@ const webhookLocations = new WeakMap<ReloaderSpec, SpecLocation>();
  * (made absolute with the cwd when it is relative). `env` feeds `${VAR}` and the defaults taken
  * from the guide's INFISICAL_* variables. Synchronous and pure apart from reading the schema once.
  */
-export function parseSpec(text: string, file: string, env: EnvLike = process.env): ReloaderSpec {
+export function parseSpec(
+  text: string,
+  file: string,
+  env: EnvLike = process.env,
+  options: ParseOptions = {},
+): ReloaderSpec {
   const absolute = resolve(file);
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_SPEC_BYTES) throw tooLarge(absolute, bytes);
   const source = readSpecSource(text, absolute, env); // (1) (2)
+  if (options.withoutTargets) {
+    if (source.data === null) source.data = {};
+    if (typeof source.data === 'object' && !Array.isArray(source.data)) {
+      (source.data as Record<string, unknown>)['targets'] = PLACEHOLDER_TARGETS;
+    }
+  }
   coerceEnvValues(source); // (3)
   validateAgainstSchema(source); // (4)
   const reader = new SpecReader(source, env, dirname(absolute));
   const spec = buildSpec(reader, absolute); // (5)
+  if (options.withoutTargets) spec.targets = [];
   webhookLocations.set(spec, source.locate(['webhook']));
   return deepFreeze(spec); // (6)
 }
@@ -98,6 +122,7 @@ function decodeUtf8(bytes: Buffer, file: string): string {
 export async function loadSpec(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
 ): Promise<ReloaderSpec> {
   const absolute = resolve(file);
   let bytes: Buffer;
@@ -110,7 +135,7 @@ export async function loadSpec(
     throw new SpecError({ file: absolute, yamlPath: '', line: 0 }, problem, { cause: err });
   }
   if (bytes.length > MAX_SPEC_BYTES) throw tooLarge(absolute, bytes.length);
-  return parseSpec(decodeUtf8(bytes, absolute), absolute, env);
+  return parseSpec(decodeUtf8(bytes, absolute), absolute, env, options);
 }
 
 /** The spec path the CLI uses: `--config`, else `$RELOADER_CONFIG`, else `./reloader.yaml`; absolute. */

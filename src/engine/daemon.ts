@@ -36,6 +36,7 @@ import { openSession, type InfisicalSession, type SessionFactory } from '../infi
 import type { Logger } from '../logger.js';
 import { removeCrashLeftovers } from '../output/cleanup.js';
 import { Scrubber } from '../secrets/scrubber.js';
+import type { SecretMap } from '../secrets/snapshot.js';
 import { SecretSync, type SyncChange } from '../secrets/sync.js';
 import type { Metrics } from '../server/metrics.js';
 import { realTimers, type Timers } from '../util/timers.js';
@@ -61,6 +62,8 @@ export interface DaemonOptions {
   resolvePeers?: Resolver;
   /** One pass over one target (tests). */
   runPass?: typeof runTargetPass;
+  /** Told after the targets of every change of the snapshot (the library's subscriber). */
+  onSecretsChange?: (change: SyncChange) => void;
 }
 
 /** The parts that are rebuilt together when the spec changes. */
@@ -315,6 +318,12 @@ export class Daemon {
     return (this.parts?.sync.settled ?? false) && this.scheduler.allRendered;
   }
 
+  /** The merged secrets now (undefined before the first fetch has settled); no I/O. */
+  get merged(): SecretMap | undefined {
+    const sync = this.parts?.sync;
+    return sync?.settled ? sync.merged : undefined;
+  }
+
   /** Names reading `key` (tests). */
   readersOf(key: string): string[] {
     return this.scheduler.readersOf(key);
@@ -416,8 +425,10 @@ export class Daemon {
       scrubber: this.scrubber,
       metrics: this.metrics,
       wait: () => this.spec.defaults.wait,
-      onChange: (change: SyncChange) =>
-        this.scheduler.onChange(change.changed, change.firstEventAtMs, change.all),
+      onChange: (change: SyncChange) => {
+        this.scheduler.onChange(change.changed, change.firstEventAtMs, change.all);
+        this.options.onSecretsChange?.(change);
+      },
       timers: this.timers,
       snapshot: previous?.snapshot,
     });

@@ -43,7 +43,7 @@ export interface ServeOptions {
   /** How SIGHUP reloads the spec (dev mode re-applies its overrides); default: re-read the file. */
   reloadSpec?: () => Promise<ReloaderSpec>;
   /** Seams of the daemon (tests, benchmarks). */
-  daemon?: Pick<DaemonOptions, 'sessionFactory' | 'resolvePeers' | 'timers'>;
+  daemon?: Pick<DaemonOptions, 'sessionFactory' | 'resolvePeers' | 'timers' | 'onSecretsChange'>;
 }
 
 /** The daemon and its two apps, wired together; nothing is started and nothing listens yet. */

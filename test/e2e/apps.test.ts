@@ -14,7 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { assertNoSecrets, repoRoot, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
-import { requireBinary, seedYaml, spawnCollect, startDaemon, stopPid, isAlive } from './helpers.js';
+import { requireBinary, seedYaml, startApp, startDaemon, isAlive } from './helpers.js';
 
 const WEBHOOK_SECRET = 'canary-e2e-apps-webhook-0b9e44';
 const PROJECT = 'proj-apps';
@@ -87,18 +87,11 @@ async function runScenario(t: TestContext, s: Scenario): Promise<void> {
 
   // the app starts on the rendered file
   const started = performance.now();
-  const app = spawnCollect(bin, s.argv(config, pidFile), { cwd: dir });
-  t.after(async () => {
-    if (app.child.pid !== undefined) await stopPid(app.child.pid, 'SIGTERM', 5000);
-    await Promise.race([app.exited, new Promise((r) => setTimeout(r, 2000))]);
+  const { app, base } = await startApp(t, bin, s.argv(config, pidFile), {
+    cwd: dir,
+    what: `the ${s.example} to listen`,
+    timeoutMs: s.startTimeoutMs,
   });
-  const base = await waitFor(
-    () => {
-      if (app.child.exitCode !== null) throw new Error(`app exited: ${app.output()}`);
-      return app.output().match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
-    },
-    { what: `the ${s.example} to listen`, timeoutMs: s.startTimeoutMs },
-  );
   t.diagnostic(`${s.example} start → listening: ${(performance.now() - started).toFixed(0)} ms`);
   const before = await waitFor(() => fingerprint(base), { what: 'a first fingerprint' });
   assert.equal(before.sha256, sha256(v1), 'the app uses v1');

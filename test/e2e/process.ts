@@ -10,6 +10,7 @@ import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 
 import { delimiter, join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { waitFor } from '../helpers/harness.js';
 
 /** How to install each binary the e2e tests use (Debian 12). */
 const INSTALL: Record<string, string> = {
@@ -270,4 +271,29 @@ export function spawnCollect(
     child.on('error', () => resolve(-1));
   });
   return { child, output: () => out, exited };
+}
+
+/**
+ * Spawn an example app that prints `listening on http://127.0.0.1:<port>`; stopped with SIGTERM
+ * after the test. Resolves with that base URL; fails with the app's output if it exits first.
+ */
+export async function startApp(
+  t: TestContext,
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; what: string; timeoutMs: number },
+): Promise<{ app: Spawned; base: string }> {
+  const app = spawnCollect(file, args, { env: opts.env, cwd: opts.cwd });
+  t.after(async () => {
+    if (app.child.pid !== undefined) await stopPid(app.child.pid, 'SIGTERM', 5000);
+    await Promise.race([app.exited, new Promise((r) => setTimeout(r, 2000))]);
+  });
+  const base = await waitFor(
+    () => {
+      if (app.child.exitCode !== null) throw new Error(`app exited: ${app.output()}`);
+      return app.output().match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)?.[1];
+    },
+    { what: opts.what, timeoutMs: opts.timeoutMs },
+  );
+  return { app, base };
 }

@@ -56,8 +56,8 @@ test('the Dockerfile has the expected shape', () => {
   const [build, runtime, ...more] = parsed.stages;
   assert.ok(build && runtime && more.length === 0, 'two stages: build and runtime');
   assert.equal(build.name, 'build');
-  assert.equal(build.from, 'node:22-bookworm-slim');
-  assert.equal(runtime.from, 'node:22-bookworm-slim');
+  assert.equal(build.from, 'node:24-bookworm-slim');
+  assert.equal(runtime.from, 'node:24-bookworm-slim');
   const ops = (s: Stage, op: string): Instruction[] => s.steps.filter((i) => i.op === op);
   const runs = ops(build, 'RUN').map((i) => i.args);
   assert.ok(

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,15 @@ export const repoRoot = here.includes(`${'/dist/'}`)
 export const mainJs = join(repoRoot, 'dist', 'src', 'main.js');
 
 /**
+ * The environment a user's shell has: without the npm_* variables of an enclosing npm run or npx
+ * (`npm test`, `npx -p node@24 -c …`), which would change what inner npm commands do.
+ */
+export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const own = Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k));
+  return { ...Object.fromEntries(own), ...extra };
+}
+
+/**
  * A fresh temp dir removed after the test. `after` hooks run in the order they were added, and
  * one that throws skips the rest: this one usually runs before the stop of a daemon started
  * later in the test, so it never throws. The removal retries (ENOTEMPTY while a last write
@@ -43,6 +52,26 @@ export async function tempDir(t: TestContext, prefix = 'rld-test-'): Promise<str
       process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     }
   });
+  return dir;
+}
+
+/**
+ * The quickstart's secrets as shipped. The quick start tells a newcomer to edit
+ * examples/quickstart/secrets.yaml, so tests never read that file: they use this copy.
+ */
+export const QUICKSTART_SECRETS = `DB_HOST: 127.0.0.1
+DB_PORT: "5432"
+DB_USER: app
+DB_PASSWORD: change-me-1
+API_KEY: ak_live_quickstart
+`;
+
+/** examples/quickstart in a fresh temp dir, without rendered files, with QUICKSTART_SECRETS. */
+export async function quickstartCopy(t: TestContext): Promise<string> {
+  const dir = await tempDir(t, 'rld-quickstart-');
+  const from = join(repoRoot, 'examples', 'quickstart');
+  await cp(from, dir, { recursive: true, filter: (src) => !src.startsWith(join(from, 'out')) });
+  await writeFile(join(dir, 'secrets.yaml'), QUICKSTART_SECRETS, { mode: 0o600 });
   return dir;
 }
 

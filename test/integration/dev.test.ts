@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertNoSecrets, repoRoot, startCli, tempDir, waitFor } from '../helpers/harness.js';
+import { assertNoSecrets, quickstartCopy, startCli, waitFor } from '../helpers/harness.js';
 import { createServer } from 'node:net';
 
 async function freePort(): Promise<number> {
@@ -21,11 +21,7 @@ async function freePort(): Promise<number> {
 }
 
 test('dev: renders the quickstart, re-renders and reloads after an edit of the secrets file', async (t) => {
-  const dir = await tempDir(t);
-  await cp(join(repoRoot, 'examples/quickstart'), dir, {
-    recursive: true,
-    filter: (src) => !src.includes('/out'),
-  });
+  const dir = await quickstartCopy(t);
   const port = await freePort();
   const proc = startCli(t, ['dev', '--config', join(dir, 'reloader.yaml')], {
     env: { RELOADER_PORT: String(port), RELOADER_ADMIN_PORT: '0' },
@@ -79,4 +75,32 @@ test('dev: renders the quickstart, re-renders and reloads after an edit of the s
     [proc.output().stderr],
     ['rotated-in-dev-9d8c', 'after-hup-7e6f', 'ak_live_quickstart'],
   );
+});
+
+test('dev: RELOADER_LOG_FORMAT=pretty gives human-readable lines, still scrubbed', async (t) => {
+  const dir = await quickstartCopy(t);
+  const port = await freePort();
+  const proc = startCli(t, ['dev', '--config', join(dir, 'reloader.yaml')], {
+    env: { RELOADER_PORT: String(port), RELOADER_ADMIN_PORT: '0', RELOADER_LOG_FORMAT: 'pretty' },
+  });
+  await waitFor(() => proc.output().stderr.includes('secrets fetched'), {
+    what: 'the first fetch logged',
+    timeoutMs: 20_000,
+  });
+  const lines = proc
+    .output()
+    .stderr.split('\n')
+    .filter((l) => l.trim() !== '');
+  const ready = lines.filter((l) => l.includes('ready to serve'));
+  assert.equal(ready.length, 1, 'one ready line');
+  assert.match(ready[0] as string, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: ready to serve/);
+  assert.match(ready[0] as string, new RegExp(`"url":"http://127\\.0\\.0\\.1:${port}"`));
+  assert.match(ready[0] as string, /"admin":"http:\/\/127\.0\.0\.1:\d+".*"targets":\["app"\]/);
+  assert.ok(
+    lines.every((l) => !l.startsWith('{')),
+    `no JSON line: ${lines.find((l) => l.startsWith('{'))}`,
+  );
+  proc.child.kill('SIGINT');
+  assert.equal((await proc.exited).code, 0);
+  assertNoSecrets([proc.output().stderr], ['change-me-1', 'ak_live_quickstart']);
 });

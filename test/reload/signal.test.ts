@@ -56,13 +56,16 @@ async function waitFor(cond: () => boolean, timeoutMs: number, seen: () => strin
 
 /**
  * A node process that appends `hup <pid>` to `hupFile` on SIGHUP. Started through `exe`
- * (a symlink to node with another name gives it that comm). With `withChild`, it starts one
+ * (a symlink to node with another name gives it that comm; the script sets it again, see there). With `withChild`, it starts one
  * child of the same kind and name when it reads a line on stdin, and prints `child <pid>`.
  */
 const TRAP_SCRIPT = `
   const fs = require('fs');
   const cp = require('child_process');
   const [hupFile, exe] = process.argv.slice(1);
+  // Node 24 names its main thread "MainThread", which is what /proc/<pid>/comm shows; put
+  // back the name of the executable, as any other program has it
+  fs.writeFileSync('/proc/self/comm', require('path').basename(exe).slice(0, 15));
   process.on('SIGHUP', () => fs.appendFileSync(hupFile, 'hup ' + process.pid + '\\n'));
   setInterval(() => {}, 1000);
   process.stdin.on('data', () => {
@@ -94,7 +97,8 @@ async function startTrap(
 }
 
 function hups(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
+  // the file can exist and still be empty: created by appendFileSync, not yet written
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
 /** A pid that is certainly not running: a process that has already exited. */
