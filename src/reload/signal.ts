@@ -5,7 +5,10 @@
  * The process-name rule, for nginx-like servers where a master and its workers share a name:
  *
  *  (1) list `/proc`, keep the pids whose `comm` equals the first 15 characters of
- *      `processName` (the kernel truncates comm to 15 bytes), leaving out our own pid;
+ *      `processName` (the kernel truncates comm to 15 bytes), or whose `argv[0]`
+ *      (`/proc/<pid>/cmdline`) has `processName` as its base name — a process may rename its
+ *      thread (Node 24's main thread is `MainThread`) or be started under another name
+ *      (`exec -a`); our own pid is left out;
  *  (2) read each match's `/proc/<pid>/status`; leave out zombies (state Z), which a signal
  *      cannot reach;
  *  (3) keep the matches whose parent (PPid) is not itself a match: the master, not its workers;
@@ -65,6 +68,17 @@ export function parsePidFile(text: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** The base name of `pid`'s `argv[0]` is `name`; false when it cannot be read. */
+async function argv0Is(pid: string, name: string): Promise<boolean> {
+  try {
+    const cmdline = await fsp.readFile(path.join(PROC, pid, 'cmdline'), 'utf8');
+    const argv0 = cmdline.split('\0')[0] ?? '';
+    return argv0 !== '' && path.basename(argv0) === name;
+  } catch {
+    return false;
+  }
+}
+
 /** Steps (1)–(4) of the module comment. */
 async function findByName(name: string): Promise<Located> {
   const want = name.slice(0, COMM_LEN);
@@ -82,7 +96,7 @@ async function findByName(name: string): Promise<Located> {
       .map(async (e) => {
         try {
           const comm = await fsp.readFile(path.join(PROC, e, 'comm'), 'utf8');
-          if (comm.replace(/\n$/, '') === want) matches.push(Number(e));
+          if (comm.replace(/\n$/, '') === want || (await argv0Is(e, name))) matches.push(Number(e));
         } catch {
           // The process ended while we listed; not a match.
         }

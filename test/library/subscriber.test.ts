@@ -90,7 +90,7 @@ test('start fetches once, get answers from memory, a burst gives one call per ca
   assert.equal(s.get('MISSING'), undefined);
   assert.deepEqual(s.keys(), ['API_KEY', 'DATABASE_URL']);
   assert.equal(dbCalls.length, 0, 'the values at start are not changes');
-  const lists = () => local.requests.filter((r) => r.route.startsWith('GET /api/v3/secrets/raw'));
+  const lists = () => local.requests.filter((r) => r.route.startsWith('GET /api/v4/secrets'));
   assert.equal(lists().length, 1, 'one listing at start');
 
   const url = s.listening.webhook;
@@ -213,8 +213,8 @@ test('the event stream alone (webhook: false) delivers changes', async (t) => {
   });
   await s.start();
   assert.deepEqual(s.listening, {}, 'nothing listens');
-  // the stream is open once Infisical has it registered
-  await waitFor(() => local.requests.some((r) => r.route.includes('events')), {
+  // the stream is open once the local server holds it
+  await waitFor(() => local.events.open === 1, {
     what: 'the event stream opened',
   });
   await new Promise((r) => setTimeout(r, 100));
@@ -277,7 +277,7 @@ test('start fails with a coded error that holds no secret, and leaves nothing ru
 
 test('stop() during start(): start rejects, nothing keeps running', async (t) => {
   const local = await startInfisical(t, SEED);
-  local.faults.add({ route: 'GET /api/v3/secrets/raw', delayMs: 500 });
+  local.faults.add({ route: 'GET /api/v4/secrets', delayMs: 500 });
   const s = new SecretSubscriber({
     infisical: { url: local.url, auth: AUTH },
     sources: [P],

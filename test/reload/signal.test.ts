@@ -291,3 +291,26 @@ test('sendSignal errors: ESRCH, unknown signal, refusing our own pid', async () 
   assert.equal(normalizeSignal('hup'), 'SIGHUP');
   assert.equal(normalizeSignal('SIGUSR2'), 'SIGUSR2');
 });
+
+test('by process name: a process whose comm differs (renamed thread, exec -a) is found by its argv[0]', async () => {
+  // `exec -a NAME sleep`: comm is "sleep", argv[0] is /opt/app/NAME, as for a Node 24 app
+  // whose main thread renames itself "MainThread".
+  const name = uniqueName('rld-argv0-long-name-');
+  const p = spawn('bash', ['-c', `exec -a /opt/app/${name} sleep 30`]);
+  children.push(p);
+  assert.ok(p.pid);
+  await waitFor(
+    () => {
+      try {
+        return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').startsWith(`/opt/app/${name}\0`);
+      } catch {
+        return false;
+      }
+    },
+    5000,
+    () => 'argv[0] not set yet',
+  );
+  assert.equal(readFileSync(`/proc/${p.pid}/comm`, 'utf8'), 'sleep\n', 'comm is not the name');
+  assert.equal(await findPid({ processName: name }), p.pid);
+  assert.equal((await locateProcess({ processName: `${name}-other` })).pid, undefined);
+});
