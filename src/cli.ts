@@ -20,6 +20,7 @@ Usage:
   infisical-reloader validate [--config FILE]
   infisical-reloader render   [--config FILE] [--target NAME] [--secrets FILE]
   infisical-reloader dev      [--config FILE] [--secrets FILE] [--port N]
+  infisical-reloader injector --tls-cert FILE --tls-key FILE [--listen HOST:PORT] [--config FILE]
   infisical-reloader --help | --version
 
 Commands:
@@ -28,6 +29,8 @@ Commands:
   render     print the rendered files of one or all targets from a local secrets file; no writes
   dev        a local Infisical-compatible server seeded from --secrets, plus the daemon;
              editing the secrets file rotates secrets and fires signed webhooks
+  injector   the mutating admission webhook (HTTPS, POST /mutate): wires the reloader into pods
+             from their infisical.com/* annotations; --config is injector.yaml
 
 Options:
   --config FILE      reloader.yaml (default: $RELOADER_CONFIG, else ./reloader.yaml)
@@ -36,6 +39,9 @@ Options:
   --target NAME      render: only this target
   --secrets FILE     render/dev: YAML secrets file (flat KEY: value, or the full seed form)
   --port N           dev: port of the local Infisical server (default: a free port)
+  --listen HOST:PORT injector: address to serve on (default: 0.0.0.0:8443)
+  --tls-cert FILE    injector: certificate (PEM, chain after the leaf); re-read when it changes
+  --tls-key FILE     injector: its private key (PEM); re-read when it changes
 
 Exit codes: 0 success, 1 runtime failure, 2 usage, spec or template error.
 `;
@@ -55,6 +61,9 @@ export function parseCli(argv: string[]): ParsedArgs {
         target: { type: 'string' },
         secrets: { type: 'string' },
         port: { type: 'string' },
+        listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -94,6 +103,9 @@ export function parseCli(argv: string[]): ParsedArgs {
     port,
     help: values.help ?? false,
     version: values.version ?? false,
+    ...(values.listen !== undefined ? { listen: values.listen } : {}),
+    ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'] } : {}),
+    ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
   };
 }
 
@@ -123,6 +135,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       return commands.renderCommand(args, io);
     case 'dev':
       return commands.devCommand(args, io);
+    case 'injector':
+      return commands.injectorCommand(args, io);
     case 'run':
       return args.once ? commands.onceCommand(args, io) : commands.daemonCommand(args, io);
   }
