@@ -1,0 +1,243 @@
+/**
+ * The injected containers actually work. The guide's Deployment goes through the mutation;
+ * the reloader container is then taken from the patched object as the kubelet would run it —
+ * its args, its env (a `configMapKeyRef` resolved from a ConfigMap given here, `fieldRef` to
+ * the pod IP), its volume mounts mapped into a temp dir, its probes' ports mapped to free ports
+ * — and started as the built CLI against the local Infisical-compatible server with
+ * Kubernetes auth on a minted service-account token:
+ *
+ *  - sidecar mode: the startupProbe's /readyz turns 200, `secrets.env` and `secrets.json` hold
+ *    every secret of the path; a rotation in Infisical, delivered as a signed webhook, is
+ *    rendered and the named process gets the named signal;
+ *  - init mode: `run --once` renders the files and exits 0.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { DEFAULT_INJECTOR_CONFIG } from '../../src/injector/config.js';
+import { assertNoSecrets, startCli, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
+import { freePort, requireBinary } from '../e2e/process.js';
+import { arr, obj, type Obj } from '../examples/k8s.js';
+import { guideDeployment, mutated, reloaderOf } from './fixtures.js';
+
+const PROJECT = 'p-guide';
+const ENV = 'production';
+const IDENTITY = 'ident-guide';
+const WEBHOOK_SECRET = 'whsec-injector-test-0123456789';
+
+function seed(secrets: Record<string, string>): string {
+  return JSON.stringify({
+    projects: [
+      {
+        id: PROJECT,
+        name: PROJECT,
+        environments: [{ slug: ENV, name: ENV, folders: { '/my-service': secrets } }],
+      },
+    ],
+    identities: [
+      {
+        id: IDENTITY,
+        name: 'my-service',
+        kubernetes: { allowedNamespaces: 'default', allowedNames: 'my-service' },
+      },
+    ],
+  });
+}
+
+/** The guide's Deployment, annotated as an operator would for this cluster, mutated. */
+function injectedGuide(extra: Obj): Obj {
+  const deployment = guideDeployment();
+  const meta = obj(deployment['metadata'], 'metadata');
+  meta['annotations'] = { ...obj(meta['annotations'], 'annotations'), ...extra };
+  const { result } = mutated(deployment);
+  return reloaderOf(result);
+}
+
+interface Pod {
+  /** mountPath → the folder standing in for it. */
+  dirs: Record<string, string>;
+  env: NodeJS.ProcessEnv;
+  args: string[];
+  adminPort: number;
+  webhookPort: number;
+}
+
+/**
+ * The container's process as the kubelet would start it, with every mount path, and the two
+ * listener ports, replaced by local stand-ins in every env value.
+ */
+async function podFor(
+  root: string,
+  container: Obj,
+  resolve: { configMaps: Record<string, Record<string, string>>; podIp: string },
+): Promise<Pod> {
+  const dirs: Record<string, string> = {};
+  for (const m of arr(container['volumeMounts'])) {
+    const path = String(m['mountPath']);
+    dirs[path] = join(root, 'mnt', path);
+    await mkdir(dirs[path], { recursive: true });
+  }
+  const adminPort = await freePort();
+  const webhookPort = await freePort();
+  const { webhookPort: w, adminPort: a } = DEFAULT_INJECTOR_CONFIG;
+  // One pass, longest path first, so a stand-in is never itself rewritten.
+  const byLength = Object.keys(dirs).sort((x, y) => y.length - x.length);
+  const paths = new RegExp(
+    byLength.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
+    'g',
+  );
+  const map = (text: string): string =>
+    text
+      .replace(`0.0.0.0:${w}`, `127.0.0.1:${webhookPort}`)
+      .replace(`0.0.0.0:${a}`, `127.0.0.1:${adminPort}`)
+      .replace(paths, (p) => dirs[p]!);
+  const env: NodeJS.ProcessEnv = {};
+  for (const e of arr(container['env'])) {
+    const name = String(e['name']);
+    if (typeof e['value'] === 'string') {
+      env[name] = map(e['value']);
+      continue;
+    }
+    const from = obj(e['valueFrom'], `${name}.valueFrom`);
+    if (from['configMapKeyRef'] !== undefined) {
+      const ref = obj(from['configMapKeyRef'], 'configMapKeyRef');
+      const value = resolve.configMaps[String(ref['name'])]?.[String(ref['key'])];
+      assert.ok(value !== undefined, `${name}: no ConfigMap value for ${JSON.stringify(ref)}`);
+      env[name] = value;
+    } else if (from['fieldRef'] !== undefined) {
+      assert.equal(obj(from['fieldRef'], 'fieldRef')['fieldPath'], 'status.podIP');
+      env[name] = resolve.podIp;
+    } else {
+      assert.fail(`${name}: a valueFrom this test cannot resolve`);
+    }
+  }
+  assert.equal(container['command'], undefined, 'the image’s entrypoint runs infisical-reloader');
+  return { dirs, env, args: (container['args'] as string[]) ?? [], adminPort, webhookPort };
+}
+
+/** A stand-in app: a script whose process name is `name`, counting the SIGHUPs it gets. */
+async function startApp(t: TestContext, dir: string, name: string): Promise<() => Promise<number>> {
+  const file = join(dir, name);
+  const log = join(dir, `${name}.hups`);
+  await writeFile(log, '');
+  await writeFile(
+    file,
+    `#!/bin/sh\ntrap 'echo hup >> "${log}"' HUP\nwhile :; do sleep 0.05; done\n`,
+  );
+  await chmod(file, 0o755);
+  const child = spawn(file, [], { stdio: 'ignore' });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  await waitFor(async () => (await readFile(`/proc/${child.pid}/comm`, 'utf8')).trim() === name, {
+    what: `the app's process name to be ${name}`,
+  });
+  return async () => (await readFile(log, 'utf8')).split('\n').filter((l) => l === 'hup').length;
+}
+
+test('the injected sidecar, run as its container would be: renders, takes a rotation by webhook, signals the app', async (t) => {
+  if (requireBinary(t, 'sh') === undefined) return;
+  const root = await tempDir(t, 'rld-injected-');
+  const local = await startInfisical(
+    t,
+    seed({ DATABASE_URL: 'postgres://u:pw-one-8f2c@db/app', API_KEY: 'key-one-77aa' }),
+    { webhookDelayMs: 20 },
+  );
+  const appName = `rldapp${process.pid % 100000}`;
+  const reloader = injectedGuide({
+    'infisical.com/api-url': local.url,
+    'infisical.com/project-id': PROJECT,
+    'infisical.com/reload-process': appName,
+    'infisical.com/reload-signal': 'HUP',
+  });
+  const pod = await podFor(root, reloader, {
+    configMaps: { 'infisical-config': { 'identity-id': IDENTITY } },
+    podIp: '127.0.0.1',
+  });
+  // What the kubelet puts in the volumes: the projected token and the webhook Secret.
+  const saToken = local.mintServiceAccountToken({ namespace: 'default', name: 'my-service' });
+  const tokenDir = pod.dirs['/var/run/secrets/kubernetes.io/serviceaccount']!;
+  await writeFile(join(tokenDir, 'token'), saToken, { mode: 0o600 });
+  const secretDir = pod.dirs['/var/run/infisical-reloader/webhook']!;
+  await writeFile(join(secretDir, 'webhook-secret'), `${WEBHOOK_SECRET}\n`, { mode: 0o600 });
+  const hups = await startApp(t, root, appName);
+
+  const proc = startCli(t, pod.args, { env: pod.env });
+  const probe = obj(obj(reloader['startupProbe'], 'startupProbe')['httpGet'], 'httpGet');
+  assert.equal(probe['port'], DEFAULT_INJECTOR_CONFIG.adminPort);
+  const readyz = `http://127.0.0.1:${pod.adminPort}${String(probe['path'])}`;
+  await waitFor(async () => (await fetch(readyz)).status === 200, {
+    what: `the startupProbe ${String(probe['path'])} to pass (stderr: ${proc.output().stderr.slice(-400)})`,
+    timeoutMs: 20_000,
+  });
+
+  const files = pod.dirs['/infisical']!;
+  const envFile = await readFile(join(files, 'secrets.env'), 'utf8');
+  assert.equal(envFile, 'API_KEY="key-one-77aa"\nDATABASE_URL="postgres://u:pw-one-8f2c@db/app"\n');
+  assert.deepEqual(JSON.parse(await readFile(join(files, 'secrets.json'), 'utf8')), {
+    API_KEY: 'key-one-77aa',
+    DATABASE_URL: 'postgres://u:pw-one-8f2c@db/app',
+  });
+  const before = await hups();
+
+  local.addWebhook({
+    projectId: PROJECT,
+    environment: ENV,
+    secretPath: '/my-service',
+    url: `http://127.0.0.1:${pod.webhookPort}/infisical/webhook`,
+    secretKey: WEBHOOK_SECRET,
+  });
+  local.setSecret({
+    projectId: PROJECT,
+    environment: ENV,
+    path: '/my-service',
+    key: 'API_KEY',
+    value: 'key-two-99bb',
+  });
+  await waitFor(
+    async () => (await readFile(join(files, 'secrets.env'), 'utf8')).includes('key-two-99bb'),
+    {
+      what: `the rotated value in secrets.env (stderr: ${proc.output().stderr.slice(-1500)})`,
+      timeoutMs: 10_000,
+    },
+  );
+  assert.match(await readFile(join(files, 'secrets.json'), 'utf8'), /key-two-99bb/);
+  await waitFor(async () => (await hups()) > before, {
+    what: `a SIGHUP to ${appName} after the rotation (stderr: ${proc.output().stderr.slice(-400)})`,
+    timeoutMs: 10_000,
+  });
+  const { stdout, stderr } = proc.output();
+  assertNoSecrets(
+    [stdout, stderr],
+    ['pw-one-8f2c', 'key-one-77aa', 'key-two-99bb', WEBHOOK_SECRET, saToken],
+  );
+  proc.child.kill('SIGTERM');
+  assert.equal((await proc.exited).code, 0);
+});
+
+test('the injected init container, run as its container would be: run --once renders and exits 0', async (t) => {
+  const root = await tempDir(t, 'rld-injected-init-');
+  const local = await startInfisical(t, seed({ ONLY: 'only-value-1234' }));
+  const reloader = injectedGuide({
+    'infisical.com/api-url': local.url,
+    'infisical.com/project-id': PROJECT,
+    'infisical.com/mode': 'init',
+  });
+  const pod = await podFor(root, reloader, {
+    configMaps: { 'infisical-config': { 'identity-id': IDENTITY } },
+    podIp: '127.0.0.1',
+  });
+  assert.deepEqual(pod.args, ['run', '--once']);
+  const token = local.mintServiceAccountToken({ namespace: 'default', name: 'my-service' });
+  await writeFile(join(pod.dirs['/var/run/secrets/kubernetes.io/serviceaccount']!, 'token'), token);
+  const proc = startCli(t, pod.args, { env: pod.env });
+  const exit = await proc.exited;
+  assert.equal(exit.code, 0, proc.output().stderr);
+  const files = pod.dirs['/infisical']!;
+  assert.equal(await readFile(join(files, 'secrets.env'), 'utf8'), 'ONLY="only-value-1234"\n');
+  assert.deepEqual(JSON.parse(await readFile(join(files, 'secrets.json'), 'utf8')), {
+    ONLY: 'only-value-1234',
+  });
+});
