@@ -22,6 +22,7 @@ const INSTALL: Record<string, string> = {
   openssl: 'apt-get install -y openssl',
   python3: 'apt-get install -y python3',
   java: 'apt-get install -y openjdk-17-jdk-headless',
+  kubectl: 'apt-get install -y kubernetes-client',
 };
 
 /** Where PostgreSQL keeps its server binaries on Debian (not on PATH). */
