@@ -26,6 +26,7 @@ const BENCHES: Array<{ id: number; file: string }> = [
   { id: 4, file: 'scale.js' },
   { id: 5, file: 'memory.js' },
   { id: 6, file: 'coldstart.js' },
+  { id: 7, file: 'injector-mutate.js' },
 ];
 
 /** Hard limit per bench process; each is designed to finish well inside it. */
