@@ -34,6 +34,8 @@ export interface InjectorConfig {
   resources: Resources;
   /** `NODE_OPTIONS` of the reloader: V8's heap kept well under the memory limit. */
   nodeOptions: string;
+  /** The default config opens an Infisical Event Subscription (Enterprise) besides webhooks. */
+  eventSubscription: boolean;
   /** Largest AdmissionReview body accepted, in bytes (413 above). */
   bodyLimit: number;
 }
@@ -53,6 +55,7 @@ export const DEFAULT_INJECTOR_CONFIG: Readonly<InjectorConfig> = Object.freeze({
     limits: { memory: '128Mi' },
   },
   nodeOptions: '--max-old-space-size=48',
+  eventSubscription: false,
   // A Kubernetes object is at most about 1.5 MiB (etcd's request limit); a review carries the
   // object and, on updates, the old one.
   bodyLimit: 4 * 1024 * 1024,
@@ -83,6 +86,7 @@ const SCHEMA = {
       properties: { requests: quantities, limits: quantities },
     },
     nodeOptions: { type: 'string' },
+    eventSubscription: { type: 'boolean' },
     bodyLimit: { type: 'integer', minimum: 65536 },
   },
 };

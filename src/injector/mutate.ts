@@ -412,9 +412,11 @@ export function defaultSpec(p: {
   reload: { signal: string; processName: string } | undefined;
   config: Readonly<InjectorConfig>;
 }): string {
-  const spec: Obj = {
-    infisical: { auth: { kubernetes: { tokenPath: `${PATHS.tokenDir}/token` } } },
-  };
+  const infisical: Obj = { auth: { kubernetes: { tokenPath: `${PATHS.tokenDir}/token` } } };
+  if (p.mode === 'sidecar' && p.config.eventSubscription) {
+    infisical['eventSubscription'] = { enabled: true };
+  }
+  const spec: Obj = { infisical };
   if (p.mode === 'sidecar') {
     const webhook: Obj = {
       listen: `0.0.0.0:${p.config.webhookPort}`,

@@ -62,6 +62,8 @@ function workload(
 }
 
 const ASK = { 'infisical.com/auth': 'kubernetes' };
+/** What the kubelet would resolve for the two variables a parsed default config needs. */
+const GUIDE_ENV = { INFISICAL_IDENTITY_ID: 'i', INFISICAL_PROJECT_ID: 'p' };
 
 test('the guide’s Deployment verbatim: the patch applies and the result is a valid, wired Deployment', async () => {
   const deployment = guideDeployment();
@@ -199,10 +201,7 @@ test('reload-process / reload-signal: the process is signalled, shareProcessName
   const sc = obj(reloader['securityContext'], 'sc');
   assert.equal(sc['runAsUser'], 101, 'same uid as the app, so kill(2) is allowed');
   assert.equal(sc['runAsGroup'], 101);
-  const spec = parseSpec(String(envValue(reloader, 'RELOADER_CONFIG_YAML')), '/x/y', {
-    INFISICAL_IDENTITY_ID: 'i',
-    INFISICAL_PROJECT_ID: 'p',
-  });
+  const spec = parseSpec(String(envValue(reloader, 'RELOADER_CONFIG_YAML')), '/x/y', GUIDE_ENV);
   assert.equal(spec.targets[0]!.files[0]!.mode, 0o600, 'the app’s own uid: 0600');
   const reload = spec.targets[0]!.reload as unknown as Obj;
   assert.equal(reload['kind'] ?? 'signal', 'signal');
@@ -264,6 +263,18 @@ test('the injector’s config fills what neither annotations nor the app say', (
     (v) => v['name'] === 'infisical-reloader-webhook',
   );
   assert.equal(obj(secret?.['secret'], 'secret')['secretName'], 'shared-webhook');
+  assert.equal(
+    parseSpec(String(envValue(reloader, 'RELOADER_CONFIG_YAML')), '/x/y', GUIDE_ENV).infisical
+      .eventSubscription.enabled,
+    false,
+  );
+  const withStreams = parseInjectorConfig('eventSubscription: true', 'injector.yaml');
+  const streamed = reloaderOf(mutated(w, withStreams).result);
+  assert.equal(
+    parseSpec(String(envValue(streamed, 'RELOADER_CONFIG_YAML')), '/x/y', GUIDE_ENV).infisical
+      .eventSubscription.enabled,
+    true,
+  );
   assert.throws(() => parseInjectorConfig('imag: x', 'injector.yaml'), /unknown key "imag"/);
   assert.throws(() => parseInjectorConfig('adminPort: 8080', 'injector.yaml'), /differ/);
 });
@@ -403,10 +414,7 @@ test('init mode: run --once, no probes, no webhook Secret; other init containers
     arr(arr(out['containers'])[0]!['volumeMounts']).map((m) => m['mountPath']),
     ['/data', '/infisical'],
   );
-  const spec = parseSpec(String(envValue(reloader, 'RELOADER_CONFIG_YAML')), '/x/y', {
-    INFISICAL_IDENTITY_ID: 'i',
-    INFISICAL_PROJECT_ID: 'p',
-  });
+  const spec = parseSpec(String(envValue(reloader, 'RELOADER_CONFIG_YAML')), '/x/y', GUIDE_ENV);
   assert.equal(spec.webhook.secretFile, undefined, 'no webhook in init mode');
 });
 
@@ -455,7 +463,7 @@ test('peers: a bare Service name becomes its cluster DNS name, wired to the rela
       (parse(text).webhook.peers.dns as string),
     dns,
   );
-  const spec = parseSpec(text, '/x/y', { INFISICAL_IDENTITY_ID: 'i', INFISICAL_PROJECT_ID: 'p' });
+  const spec = parseSpec(text, '/x/y', GUIDE_ENV);
   assert.equal(spec.webhook.peers?.dns, dns);
   const full = workload('Deployment', {
     workload: { ...ASK, 'infisical.com/peers': 'p.other.svc.cluster.local' },
