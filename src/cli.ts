@@ -1,5 +1,5 @@
 /**
- * The command line: `run [--once]`, `validate`, `render`, `dev`, `--help`,
+ * The command line: `run [--once]`, `validate`, `render`, `dev`, `injector`, `--help`,
  * `--version`. `run(argv, io)` returns the exit code and never calls `process.exit`, so tests
  * drive it without spawning; `main.ts` is the only file that touches the real process.
  *

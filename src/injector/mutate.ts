@@ -139,13 +139,13 @@ export function mutate(input: MutationInput): MutationResult {
 
   const patch: PatchOperation[] = [];
   // (1)
-  if (podSpec['initContainers'] === undefined) {
+  if (!Array.isArray(podSpec['initContainers'])) {
     patch.push({ op: 'add', path: `${base}/initContainers`, value: [plan.container] });
   } else {
     patch.push({ op: 'add', path: `${base}/initContainers/0`, value: plan.container });
   }
   // (2)
-  if (podSpec['volumes'] === undefined) {
+  if (!Array.isArray(podSpec['volumes'])) {
     patch.push({ op: 'add', path: `${base}/volumes`, value: plan.volumes });
   } else {
     for (const v of plan.volumes) patch.push({ op: 'add', path: `${base}/volumes/-`, value: v });
@@ -154,7 +154,7 @@ export function mutate(input: MutationInput): MutationResult {
   const appMount = { name: NAMES.files, mountPath: plan.outputPath, readOnly: true };
   containers.forEach((c, i) => {
     const at = `${base}/containers/${i}/volumeMounts`;
-    if (c['volumeMounts'] === undefined) patch.push({ op: 'add', path: at, value: [appMount] });
+    if (!Array.isArray(c['volumeMounts'])) patch.push({ op: 'add', path: at, value: [appMount] });
     else patch.push({ op: 'add', path: `${at}/-`, value: appMount });
   });
   // (4)

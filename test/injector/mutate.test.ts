@@ -539,3 +539,15 @@ test('the answer echoes the uid; a malformed review is a 400 with the reason', (
     assert.match(String((bad.body as Obj)['reason']), reason);
   }
 });
+
+test('null lists in the pod spec are replaced, not appended to (the patch still applies)', async () => {
+  const pod = workload('Pod', { template: { ...ASK } });
+  const spec = podSpecOf(pod);
+  spec['initContainers'] = null;
+  spec['volumes'] = null;
+  arr(spec['containers'])[0]!['volumeMounts'] = null;
+  const { result } = mutated(pod);
+  await validateModel(result, 'a Pod with null lists');
+  assert.equal(arr(podSpecOf(result)['volumes']).length, 3);
+  assert.equal(arr(arr(podSpecOf(result)['containers'])[0]!['volumeMounts']).length, 1);
+});
