@@ -9,7 +9,9 @@
  *  - sidecar mode: the startupProbe's /readyz turns 200, `secrets.env` and `secrets.json` hold
  *    every secret of the path; a rotation in Infisical, delivered as a signed webhook, is
  *    rendered and the named process gets the named signal;
- *  - init mode: `run --once` renders the files and exits 0.
+ *  - init mode: `run --once` renders the files and exits 0;
+ *  - without the webhook Secret (mounted optional): renders, answers webhooks 401 and says why
+ *    in /status, and verifies them once the Secret appears.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,9 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DEFAULT_INJECTOR_CONFIG } from '../../src/injector/config.js';
+import { signWebhook } from '../../src/events/signature.js';
 import { assertNoSecrets, startCli, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
+import type { LocalInfisical } from '../../src/dev/local-infisical.js';
 import { freePort, requireBinary } from '../e2e/process.js';
 import { arr, obj, type Obj } from '../examples/k8s.js';
 import { guideDeployment, mutated, reloaderOf } from './fixtures.js';
@@ -117,6 +121,33 @@ async function podFor(
   return { dirs, env, args: (container['args'] as string[]) ?? [], adminPort, webhookPort };
 }
 
+/**
+ * The guide's Deployment against a fresh local Infisical holding `secrets`, mutated with
+ * `annotations` (plus the API URL and project of this cluster), its reloader container laid
+ * out as a process, and the projected token the kubelet would write.
+ */
+async function injectedPod(
+  t: TestContext,
+  secrets: Record<string, string>,
+  annotations: Obj,
+): Promise<{ root: string; local: LocalInfisical; reloader: Obj; pod: Pod; saToken: string }> {
+  const root = await tempDir(t, 'rld-injected-');
+  const local = await startInfisical(t, seed(secrets), { webhookDelayMs: 20 });
+  const reloader = injectedGuide({
+    'infisical.com/api-url': local.url,
+    'infisical.com/project-id': PROJECT,
+    ...annotations,
+  });
+  const pod = await podFor(root, reloader, {
+    configMaps: { 'infisical-config': { 'identity-id': IDENTITY } },
+    podIp: '127.0.0.1',
+  });
+  const saToken = local.mintServiceAccountToken({ namespace: 'default', name: 'my-service' });
+  const tokenDir = pod.dirs['/var/run/secrets/kubernetes.io/serviceaccount']!;
+  await writeFile(join(tokenDir, 'token'), saToken, { mode: 0o600 });
+  return { root, local, reloader, pod, saToken };
+}
+
 /** A stand-in app: a script whose process name is `name`, counting the SIGHUPs it gets. */
 async function startApp(t: TestContext, dir: string, name: string): Promise<() => Promise<number>> {
   const file = join(dir, name);
@@ -139,27 +170,13 @@ async function startApp(t: TestContext, dir: string, name: string): Promise<() =
 
 test('the injected sidecar, run as its container would be: renders, takes a rotation by webhook, signals the app', async (t) => {
   if (requireBinary(t, 'sh') === undefined) return;
-  const root = await tempDir(t, 'rld-injected-');
-  const local = await startInfisical(
-    t,
-    seed({ DATABASE_URL: 'postgres://u:pw-one-8f2c@db/app', API_KEY: 'key-one-77aa' }),
-    { webhookDelayMs: 20 },
-  );
   const appName = `rldapp${process.pid % 100000}`;
-  const reloader = injectedGuide({
-    'infisical.com/api-url': local.url,
-    'infisical.com/project-id': PROJECT,
-    'infisical.com/reload-process': appName,
-    'infisical.com/reload-signal': 'HUP',
-  });
-  const pod = await podFor(root, reloader, {
-    configMaps: { 'infisical-config': { 'identity-id': IDENTITY } },
-    podIp: '127.0.0.1',
-  });
-  // What the kubelet puts in the volumes: the projected token and the webhook Secret.
-  const saToken = local.mintServiceAccountToken({ namespace: 'default', name: 'my-service' });
-  const tokenDir = pod.dirs['/var/run/secrets/kubernetes.io/serviceaccount']!;
-  await writeFile(join(tokenDir, 'token'), saToken, { mode: 0o600 });
+  const { root, local, reloader, pod, saToken } = await injectedPod(
+    t,
+    { DATABASE_URL: 'postgres://u:pw-one-8f2c@db/app', API_KEY: 'key-one-77aa' },
+    { 'infisical.com/reload-process': appName, 'infisical.com/reload-signal': 'HUP' },
+  );
+  // What the kubelet puts in the Secret volume.
   const secretDir = pod.dirs['/var/run/infisical-reloader/webhook']!;
   await writeFile(join(secretDir, 'webhook-secret'), `${WEBHOOK_SECRET}\n`, { mode: 0o600 });
   const hups = await startApp(t, root, appName);
@@ -218,20 +235,12 @@ test('the injected sidecar, run as its container would be: renders, takes a rota
 });
 
 test('the injected init container, run as its container would be: run --once renders and exits 0', async (t) => {
-  const root = await tempDir(t, 'rld-injected-init-');
-  const local = await startInfisical(t, seed({ ONLY: 'only-value-1234' }));
-  const reloader = injectedGuide({
-    'infisical.com/api-url': local.url,
-    'infisical.com/project-id': PROJECT,
-    'infisical.com/mode': 'init',
-  });
-  const pod = await podFor(root, reloader, {
-    configMaps: { 'infisical-config': { 'identity-id': IDENTITY } },
-    podIp: '127.0.0.1',
-  });
+  const { pod } = await injectedPod(
+    t,
+    { ONLY: 'only-value-1234' },
+    { 'infisical.com/mode': 'init' },
+  );
   assert.deepEqual(pod.args, ['run', '--once']);
-  const token = local.mintServiceAccountToken({ namespace: 'default', name: 'my-service' });
-  await writeFile(join(pod.dirs['/var/run/secrets/kubernetes.io/serviceaccount']!, 'token'), token);
   const proc = startCli(t, pod.args, { env: pod.env });
   const exit = await proc.exited;
   assert.equal(exit.code, 0, proc.output().stderr);
@@ -240,4 +249,58 @@ test('the injected init container, run as its container would be: run --once ren
   assert.deepEqual(JSON.parse(await readFile(join(files, 'secrets.json'), 'utf8')), {
     ONLY: 'only-value-1234',
   });
+});
+
+test('the injected sidecar without its webhook Secret: renders, refuses webhooks (401) and says why in /status, until the Secret appears', async (t) => {
+  const { pod } = await injectedPod(t, { K: 'k-value-3141' }, {});
+  const proc = startCli(t, pod.args, { env: pod.env });
+  const admin = `http://127.0.0.1:${pod.adminPort}`;
+  await waitFor(async () => (await fetch(`${admin}/readyz`)).status === 200, {
+    what: `/readyz (stderr: ${proc.output().stderr.slice(-400)})`,
+    timeoutMs: 20_000,
+  });
+  assert.equal(
+    await readFile(join(pod.dirs['/infisical']!, 'secrets.env'), 'utf8'),
+    'K="k-value-3141"\n',
+  );
+  const webhookOf = async (): Promise<Obj> => {
+    const status = (await (await fetch(`${admin}/status`)).json()) as Obj;
+    return obj(obj(status['channels'], 'channels')['webhook'], 'webhook');
+  };
+  const webhook = await webhookOf();
+  assert.equal(webhook['verifies'], false);
+  assert.match(String(webhook['problem']), /webhook-secret/);
+
+  const deliver = async (): Promise<number> => {
+    const body = JSON.stringify({
+      event: 'secrets.modified',
+      project: {
+        workspaceId: PROJECT,
+        projectId: PROJECT,
+        environment: ENV,
+        secretPath: '/my-service',
+      },
+      timestamp: Date.now(),
+    });
+    const res = await fetch(`http://127.0.0.1:${pod.webhookPort}/infisical/webhook`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-infisical-signature': signWebhook(body, WEBHOOK_SECRET, Date.now()),
+      },
+      body,
+    });
+    return res.status;
+  };
+  assert.equal(await deliver(), 401);
+  // The optional Secret is created: the kubelet fills the volume; the reloader picks it up.
+  await writeFile(
+    join(pod.dirs['/var/run/infisical-reloader/webhook']!, 'webhook-secret'),
+    `${WEBHOOK_SECRET}\n`,
+  );
+  await waitFor(async () => (await webhookOf())['verifies'] === true, {
+    what: 'the webhook to verify once the Secret appears',
+    timeoutMs: 5000,
+  });
+  assert.equal(await deliver(), 200);
 });
