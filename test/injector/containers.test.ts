@@ -11,7 +11,9 @@
  *    rendered and the named process gets the named signal;
  *  - init mode: `run --once` renders the files and exits 0;
  *  - without the webhook Secret (mounted optional): renders, answers webhooks 401 and says why
- *    in /status, and verifies them once the Secret appears.
+ *    in /status, and verifies them once the Secret appears;
+ *  - with `infisical.com/reloader-config`: the ConfigMap's reloader.yaml runs, its relative
+ *    template resolves beside it, `${RELOADER_OUTPUT_PATH}` is the output path.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +68,8 @@ interface Pod {
   args: string[];
   adminPort: number;
   webhookPort: number;
+  /** The same rewriting, for files the test puts into a mounted volume. */
+  map(text: string): string;
 }
 
 /**
@@ -118,7 +122,8 @@ async function podFor(
     }
   }
   assert.equal(container['command'], undefined, 'the image’s entrypoint runs infisical-reloader');
-  return { dirs, env, args: (container['args'] as string[]) ?? [], adminPort, webhookPort };
+  const args = (container['args'] as string[]) ?? [];
+  return { dirs, env, args, adminPort, webhookPort, map };
 }
 
 /**
@@ -303,4 +308,47 @@ test('the injected sidecar without its webhook Secret: renders, refuses webhooks
     timeoutMs: 5000,
   });
   assert.equal(await deliver(), 200);
+});
+
+test('the injected sidecar with infisical.com/reloader-config: runs the ConfigMap’s reloader.yaml, its templates beside it, with the injected variables', async (t) => {
+  const { pod } = await injectedPod(
+    t,
+    { DB_PASSWORD: 'db-pass-2718' },
+    { 'infisical.com/reloader-config': 'my-reloader', 'infisical.com/output-path': '/etc/app' },
+  );
+  assert.equal(pod.env['RELOADER_CONFIG_YAML'], undefined);
+  // The ConfigMap's keys, as the kubelet writes them into the volume. The listen addresses and
+  // the token path are the defaults, written out so that the stand-in folders can replace them.
+  const configDir = pod.dirs['/etc/infisical-reloader']!;
+  await writeFile(
+    join(configDir, 'reloader.yaml'),
+    pod.map(`infisical:
+  auth: { kubernetes: { tokenPath: /var/run/secrets/kubernetes.io/serviceaccount/token } }
+webhook:
+  listen: 0.0.0.0:8080
+  secretFile: \${RELOADER_WEBHOOK_SECRET_FILE}
+admin:
+  listen: 0.0.0.0:9090
+targets:
+  - name: app
+    files:
+      - template: app.conf.hbs
+        destination: \${RELOADER_OUTPUT_PATH}/app.conf
+`),
+  );
+  await writeFile(join(configDir, 'app.conf.hbs'), 'password = {{secret "DB_PASSWORD"}}\n');
+  const proc = startCli(t, pod.args, { env: pod.env });
+  await waitFor(
+    async () => (await fetch(`http://127.0.0.1:${pod.adminPort}/readyz`)).status === 200,
+    {
+      what: `/readyz (stderr: ${proc.output().stderr.slice(-400)})`,
+      timeoutMs: 20_000,
+    },
+  );
+  assert.equal(
+    await readFile(join(pod.dirs['/etc/app']!, 'app.conf'), 'utf8'),
+    'password = db-pass-2718\n',
+  );
+  proc.child.kill('SIGTERM');
+  assert.equal((await proc.exited).code, 0);
 });
