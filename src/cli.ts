@@ -33,7 +33,8 @@ Commands:
              from their infisical.com/* annotations; --config is injector.yaml
 
 Options:
-  --config FILE      reloader.yaml (default: $RELOADER_CONFIG, else ./reloader.yaml)
+  --config FILE      reloader.yaml (default: $RELOADER_CONFIG, else the text of
+                     $RELOADER_CONFIG_YAML, else ./reloader.yaml); injector: injector.yaml
   --once             render, commit and reload every target once, then exit
   --log-level LEVEL  trace | debug | info | warn | error | fatal | silent (default: info)
   --target NAME      render: only this target
