@@ -28,7 +28,7 @@ interface Answer {
 }
 
 /** One HTTPS request verified against `ca` (a fresh connection each time). */
-export function httpsRequest(
+function httpsRequest(
   url: string,
   ca: string,
   opts: { method?: string; body?: string | Buffer } = {},
