@@ -27,14 +27,16 @@ const REVIEWS = Number(process.env['BENCH_REVIEWS'] ?? 1000);
 const WARMUP = 200;
 const BLOCK = 100;
 
-/** The guide's Deployment from the test fixture (the third document). */
-function guideDeployment(): unknown {
+/** The guide's Step 1 Deployment, verbatim, from the test fixture. */
+function guideDeployment(): { kind?: string; metadata?: { namespace?: string } } | undefined {
   const text = readFileSync(join(repoRoot, 'test', 'injector', 'guide-deployment.yaml'), 'utf8');
-  const docs = text.split(/^---$/m).map((d) => parse(d) as { kind?: string });
+  const docs = text
+    .split(/^---$/m)
+    .map((d) => parse(d) as { kind?: string; metadata?: { namespace?: string } });
   return docs.find((d) => d.kind === 'Deployment');
 }
 
-function review(object: unknown, i: number): string {
+function review(object: ReturnType<typeof guideDeployment>, i: number): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -42,7 +44,7 @@ function review(object: unknown, i: number): string {
       uid: `bench-${i}`,
       kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
       resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-      namespace: 'default',
+      namespace: object?.metadata?.namespace ?? 'default',
       operation: 'CREATE',
       object,
     },
@@ -84,11 +86,11 @@ benchMain(async () => {
   const client = (port: number): Client =>
     new Client(`https://127.0.0.1:${port}`, { connect: { ca, servername: 'localhost' } });
   const sides = {
-    injector: { client: client(at.port), samples: [] as number[], bytes: 0 },
-    echo: { client: client(echoPort), samples: [] as number[], bytes: 0 },
+    injector: { client: client(at.port), samples: [] as number[], bytes: 0, patches: true },
+    echo: { client: client(echoPort), samples: [] as number[], bytes: 0, patches: false },
   };
   let n = 0;
-  async function one(side: { client: Client; bytes: number }): Promise<number> {
+  async function one(side: { client: Client; bytes: number; patches: boolean }): Promise<number> {
     const body = review(deployment, (n += 1));
     const t0 = now();
     const res = await side.client.request({
@@ -101,6 +103,10 @@ benchMain(async () => {
     const elapsed = now() - t0;
     if (res.statusCode !== 200 || !text.includes(`"bench-${n}"`)) {
       throw new Error(`answered ${res.statusCode}: ${text.slice(0, 200)}`);
+    }
+    // The injector's answer must be a patch, not a refusal (which is cheaper to compute).
+    if (side.patches && !(text.includes('"allowed":true') && text.includes('"JSONPatch"'))) {
+      throw new Error(`not a patch: ${text.slice(0, 300)}`);
     }
     side.bytes = text.length;
     return elapsed;

@@ -72,6 +72,10 @@ export const RULES = {
     accepted: 'the name of a Secret (key webhook-secret) in the pod’s namespace',
     ok: (v) => DNS_SUBDOMAIN.test(v),
   },
+  'webhook-port': {
+    accepted: 'a port number, 1-65535, that no container of the pod declares',
+    ok: (v) => /^[1-9][0-9]{0,4}$/.test(v) && Number(v) <= 65535,
+  },
   peers: {
     accepted: 'the name of a headless Service in the pod’s namespace, or its full DNS name',
     ok: (v) => DNS_LABEL.test(v) || DNS_SUBDOMAIN.test(v),

@@ -14,7 +14,15 @@
  *      ConfigMap holding reloader.yaml when one is named;
  *  (3) the files mounted read-only at the output path in every app container;
  *  (4) `shareProcessNamespace: true` when the default config signals the app's process;
- *  (5) the annotation `infisical.com/injected` on the pod template.
+ *  (5) the annotation `infisical.com/injected` on the pod template;
+ *  (6) for a Deployment, StatefulSet or DaemonSet written without `spec.selector` (as the
+ *      integration guide's is), the selector `app: <metadata.name>` and that label on the pod
+ *      template when it has none, so the API server accepts the workload and a Service
+ *      selecting `app: <name>` reaches its pods. An existing selector is never touched.
+ *
+ * The reloader's two listeners share the pod's network with the app: each takes its port from
+ * the injector's config unless a container of the pod declares it, else the first port above
+ * it that none declares (`infisical.com/webhook-port` fixes the webhook's).
  *
  * Each setting is taken, first found: the pod template's annotations, the workload's, the app
  * containers' own `INFISICAL_*` variables (copied as written, a `valueFrom` as a `valueFrom`),
@@ -134,6 +142,10 @@ export function mutate(input: MutationInput): MutationResult {
   if (containers.length === 0) {
     return { allowed: false, message: 'the pod spec has no containers to give the files to' };
   }
+  const selector = where === 'template' ? selectorToAdd(meta, spec, podMeta) : undefined;
+  if (selector !== undefined && 'message' in selector) {
+    return { allowed: false, message: selector.message };
+  }
   const plan = planInjection(read.values, podSpec, containers, input);
   if ('message' in plan) return { allowed: false, message: plan.message };
 
@@ -161,15 +173,45 @@ export function mutate(input: MutationInput): MutationResult {
   if (plan.shareProcessNamespace && podSpec['shareProcessNamespace'] !== true) {
     patch.push({ op: 'add', path: `${base}/shareProcessNamespace`, value: true });
   }
-  // (5)
+  // (5) and the label of (6)
   const injected = plan.mode;
+  const label = selector?.addLabel === true ? { app: selector.app } : undefined;
   if (podMeta === undefined) {
     patch.push({
       op: 'add',
       path: metaPath,
-      value: { annotations: { [`${PREFIX}injected`]: injected } },
+      value: {
+        ...(label ? { labels: label } : {}),
+        annotations: { [`${PREFIX}injected`]: injected },
+      },
     });
-  } else if (templateAnnotations === undefined) {
+  } else {
+    if (label !== undefined && !isObj(podMeta['labels'])) {
+      patch.push({ op: 'add', path: `${metaPath}/labels`, value: label });
+    } else if (label !== undefined) {
+      patch.push({ op: 'add', path: `${metaPath}/labels/app`, value: label.app });
+    }
+    addInjectedAnnotation(patch, metaPath, templateAnnotations, injected);
+  }
+  // (6)
+  if (selector !== undefined) {
+    patch.push({
+      op: 'add',
+      path: '/spec/selector',
+      value: { matchLabels: { app: selector.app } },
+    });
+  }
+  return { allowed: true, patch, reason: 'injected' };
+}
+
+/** The `infisical.com/injected` annotation on pod template metadata that exists. */
+function addInjectedAnnotation(
+  patch: PatchOperation[],
+  metaPath: string,
+  templateAnnotations: Obj | undefined,
+  injected: string,
+): void {
+  if (templateAnnotations === undefined) {
     patch.push({
       op: 'add',
       path: `${metaPath}/annotations`,
@@ -182,11 +224,35 @@ export function mutate(input: MutationInput): MutationResult {
       value: injected,
     });
   }
-  return { allowed: true, patch, reason: 'injected' };
+}
+
+/**
+ * A workload without `spec.selector`: the selector to add, `app: <label>`, where the label is
+ * the pod template's own `app` label when it has one (a selector must match the template's
+ * labels), else `metadata.name`, added to the template. Undefined when a selector exists.
+ */
+function selectorToAdd(
+  meta: Obj,
+  spec: Obj,
+  podMeta: Obj | undefined,
+): { app: string; addLabel: boolean } | { message: string } | undefined {
+  if (spec['selector'] !== undefined && spec['selector'] !== null) return undefined;
+  const own = isObj(podMeta?.['labels']) ? (podMeta['labels'] as Obj)['app'] : undefined;
+  if (typeof own === 'string' && own !== '') return { app: own, addLabel: false };
+  const name = meta['name'];
+  if (typeof name !== 'string' || name === '') {
+    return {
+      message:
+        'the workload has no spec.selector and no metadata.name to select its pods by (app: <name>); write a spec.selector',
+    };
+  }
+  return { app: name, addLabel: true };
 }
 
 interface Plan {
   mode: 'sidecar' | 'init';
+  /** The reloader's listener ports (sidecar mode). */
+  ports?: { webhook: number; admin: number };
   outputPath: string;
   container: Obj;
   volumes: Obj[];
@@ -226,6 +292,54 @@ function appUid(
   return first;
 }
 
+/** Every `containerPort` a container of the pod declares. */
+function declaredPorts(containers: Obj[]): Map<number, string> {
+  const ports = new Map<number, string>();
+  for (const c of containers) {
+    for (const p of list(c['ports'])) {
+      const n = Number(p['containerPort']);
+      if (Number.isInteger(n) && !ports.has(n)) ports.set(n, String(c['name']));
+    }
+  }
+  return ports;
+}
+
+/** `from`, or the first port above it that is not in `busy`. */
+function freePortFrom(from: number, busy: (port: number) => boolean): number | undefined {
+  for (let port = from; port <= 65535; port += 1) if (!busy(port)) return port;
+  return undefined;
+}
+
+/**
+ * The reloader's webhook and admin ports: `infisical.com/webhook-port`, or the config's port
+ * when no container of the pod declares it, else the first port above it that none declares;
+ * the admin port likewise, and never the webhook's.
+ */
+function choosePorts(
+  values: Annotations,
+  declared: Map<number, string>,
+  config: Readonly<InjectorConfig>,
+): { webhook: number; admin: number } | { message: string } {
+  let webhook: number | undefined;
+  const asked = values['webhook-port'];
+  if (asked !== undefined) {
+    webhook = Number(asked);
+    const owner = declared.get(webhook);
+    if (owner !== undefined) {
+      return {
+        message: `annotation ${PREFIX}webhook-port: container ${owner} declares port ${webhook}, which the pod shares with the reloader; choose another`,
+      };
+    }
+  } else {
+    webhook = freePortFrom(config.webhookPort, (p) => declared.has(p));
+  }
+  const admin = freePortFrom(config.adminPort, (p) => declared.has(p) || p === webhook);
+  if (webhook === undefined || admin === undefined) {
+    return { message: 'the pod declares every port the reloader could listen on' };
+  }
+  return { webhook, admin };
+}
+
 function planInjection(
   values: Annotations,
   podSpec: Obj,
@@ -248,16 +362,16 @@ function planInjection(
         message: `annotation ${PREFIX}output-path: container ${name} already mounts ${outputPath}; choose another path`,
       };
     }
-    if (mode === 'sidecar') {
-      const port = list(c['ports']).find(
-        (p) => p['containerPort'] === config.webhookPort || p['containerPort'] === config.adminPort,
-      );
-      if (port !== undefined) {
-        return {
-          message: `container ${name} uses port ${String(port['containerPort'])}, which the reloader listens on (webhookPort ${config.webhookPort}, adminPort ${config.adminPort} in the injector's config)`,
-        };
-      }
-    }
+  }
+  let ports: { webhook: number; admin: number } | undefined;
+  if (mode === 'sidecar') {
+    const chosen = choosePorts(
+      values,
+      declaredPorts([...containers, ...list(podSpec['initContainers'])]),
+      config,
+    );
+    if ('message' in chosen) return chosen;
+    ports = chosen;
   }
   const taken = new Set(list(podSpec['volumes']).map((v) => v['name']));
   for (const n of Object.values(NAMES)) {
@@ -302,6 +416,12 @@ function planInjection(
     { name: 'RELOADER_OUTPUT_PATH', value: outputPath },
     { name: 'RELOADER_WEBHOOK_SECRET_FILE', value: webhookSecretFile },
   );
+  if (ports !== undefined) {
+    env.push(
+      { name: 'RELOADER_WEBHOOK_LISTEN', value: `0.0.0.0:${ports.webhook}` },
+      { name: 'RELOADER_ADMIN_LISTEN', value: `0.0.0.0:${ports.admin}` },
+    );
+  }
   if (peers !== undefined) env.push({ name: 'RELOADER_PEERS_DNS', value: peers });
   env.push({ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
   env.push({ name: 'NODE_OPTIONS', value: config.nodeOptions });
@@ -315,6 +435,7 @@ function planInjection(
         outputPath,
         // Files readable by the app: 0600 when the reloader runs as the app's own uid.
         fileMode: uid !== undefined ? '0600' : '0644',
+        ports,
         webhookSecretFile,
         peers,
         reload:
@@ -360,19 +481,19 @@ function planInjection(
     args: mode === 'sidecar' ? ['run'] : ['run', '--once'],
     env,
   };
-  if (mode === 'sidecar') {
+  if (ports !== undefined) {
     container['restartPolicy'] = 'Always';
     container['ports'] = [
-      { name: 'rld-webhook', containerPort: config.webhookPort },
-      { name: 'rld-admin', containerPort: config.adminPort },
+      { name: 'rld-webhook', containerPort: ports.webhook },
+      { name: 'rld-admin', containerPort: ports.admin },
     ];
     container['startupProbe'] = {
-      httpGet: { path: '/readyz', port: config.adminPort },
+      httpGet: { path: '/readyz', port: ports.admin },
       periodSeconds: 2,
       failureThreshold: 60,
     };
     container['livenessProbe'] = {
-      httpGet: { path: '/healthz', port: config.adminPort },
+      httpGet: { path: '/healthz', port: ports.admin },
       periodSeconds: 20,
       failureThreshold: 3,
     };
@@ -388,7 +509,7 @@ function planInjection(
     seccompProfile: { type: 'RuntimeDefault' },
   };
   container['volumeMounts'] = mounts;
-  return { mode, outputPath, container, volumes, shareProcessNamespace };
+  return { mode, ports, outputPath, container, volumes, shareProcessNamespace };
 }
 
 /** The Handlebars text of the default config's two files. */
@@ -415,6 +536,7 @@ export function defaultSpec(p: DefaultSpecParams): string {
     p.webhookSecretFile,
     p.peers,
     p.reload,
+    p.ports,
   ]);
   const cached = byConfig.get(key);
   if (cached !== undefined) return cached;
@@ -431,6 +553,8 @@ interface DefaultSpecParams {
   webhookSecretFile: string;
   peers: string | undefined;
   reload: { signal: string; processName: string } | undefined;
+  /** The listener ports; sidecar mode only. */
+  ports: { webhook: number; admin: number } | undefined;
   config: Readonly<InjectorConfig>;
 }
 
@@ -443,14 +567,14 @@ function renderDefaultSpec(p: DefaultSpecParams): string {
     infisical['eventSubscription'] = { enabled: true };
   }
   const spec: Obj = { infisical };
-  if (p.mode === 'sidecar') {
+  if (p.ports !== undefined) {
     const webhook: Obj = {
-      listen: `0.0.0.0:${p.config.webhookPort}`,
+      listen: `0.0.0.0:${p.ports.webhook}`,
       secretFile: p.webhookSecretFile,
     };
     if (p.peers !== undefined) webhook['peers'] = { dns: p.peers };
     spec['webhook'] = webhook;
-    spec['admin'] = { listen: `0.0.0.0:${p.config.adminPort}` };
+    spec['admin'] = { listen: `0.0.0.0:${p.ports.admin}` };
   }
   const target: Obj = {
     name: 'secrets',

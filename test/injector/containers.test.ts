@@ -1,10 +1,12 @@
 /**
- * The injected containers actually work. The guide's Deployment goes through the mutation;
- * the reloader container is then taken from the patched object as the kubelet would run it —
- * its args, its env (a `configMapKeyRef` resolved from a ConfigMap given here, `fieldRef` to
- * the pod IP), its volume mounts mapped into a temp dir, its probes' ports mapped to free ports
- * — and started as the built CLI against the local Infisical-compatible server with
- * Kubernetes auth on a minted service-account token:
+ * The injected containers actually work. The integration guide's Step 1 Deployment, verbatim
+ * (a test adds only the annotations it is about), goes through the mutation; the reloader
+ * container is then taken from the patched object as the kubelet would run it — its args, its
+ * env (a `configMapKeyRef` resolved from a ConfigMap given here, `fieldRef` to the pod IP, the
+ * guide's in-cluster Infisical URL to the local server as the cluster's DNS would), its volume
+ * mounts mapped into a temp dir, its ports mapped to free ports — and started as the built CLI
+ * against the local Infisical-compatible server with Kubernetes auth on a token minted for the
+ * guide's ServiceAccount in the guide's namespace:
  *
  *  - sidecar mode: the startupProbe's /readyz turns 200, `secrets.env` and `secrets.json` hold
  *    every secret of the path; a rotation in Infisical, delivered as a signed webhook, is
@@ -20,16 +22,21 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { DEFAULT_INJECTOR_CONFIG } from '../../src/injector/config.js';
 import { signWebhook } from '../../src/events/signature.js';
 import { assertNoSecrets, startCli, startInfisical, tempDir, waitFor } from '../helpers/harness.js';
 import type { LocalInfisical } from '../../src/dev/local-infisical.js';
 import { freePort, requireBinary } from '../e2e/process.js';
 import { arr, obj, type Obj } from '../examples/k8s.js';
-import { guideDeployment, mutated, reloaderOf } from './fixtures.js';
+import { envEntries, guideDeployment, guideDoc, mutated, reloaderOf } from './fixtures.js';
 
-const PROJECT = 'p-guide';
+/** The guide's names: its project, environment, path, namespace and ServiceAccount. */
+const PROJECT = 'my-project';
 const ENV = 'production';
+const PATH = '/services/my-service';
+const NAMESPACE = 'my-namespace';
+const SERVICE_ACCOUNT = 'my-service-sa';
+/** The guide's Infisical URL, inside the cluster. */
+const GUIDE_API_URL = 'http://infisical.infisical.svc.cluster.local:8080/api';
 const IDENTITY = 'ident-guide';
 const WEBHOOK_SECRET = 'whsec-injector-test-0123456789';
 
@@ -39,23 +46,24 @@ function seed(secrets: Record<string, string>): string {
       {
         id: PROJECT,
         name: PROJECT,
-        environments: [{ slug: ENV, name: ENV, folders: { '/my-service': secrets } }],
+        environments: [{ slug: ENV, name: ENV, folders: { [PATH]: secrets } }],
       },
     ],
     identities: [
       {
         id: IDENTITY,
         name: 'my-service',
-        kubernetes: { allowedNamespaces: 'default', allowedNames: 'my-service' },
+        kubernetes: { allowedNamespaces: NAMESPACE, allowedNames: SERVICE_ACCOUNT },
       },
     ],
   });
 }
 
-/** The guide's Deployment, annotated as an operator would for this cluster, mutated. */
+/** The guide's Deployment with `extra` annotations (none: verbatim), mutated: its reloader. */
 function injectedGuide(extra: Obj): Obj {
   const deployment = guideDeployment();
   const meta = obj(deployment['metadata'], 'metadata');
+  assert.equal(meta['namespace'], NAMESPACE);
   meta['annotations'] = { ...obj(meta['annotations'], 'annotations'), ...extra };
   const { result } = mutated(deployment);
   return reloaderOf(result);
@@ -73,13 +81,19 @@ interface Pod {
 }
 
 /**
- * The container's process as the kubelet would start it, with every mount path, and the two
- * listener ports, replaced by local stand-ins in every env value.
+ * The container's process as the kubelet would start it, with every mount path, the two
+ * listener ports (as its `ports` name them) and the cluster's host names replaced by local
+ * stand-ins in every env value.
  */
 async function podFor(
   root: string,
   container: Obj,
-  resolve: { configMaps: Record<string, Record<string, string>>; podIp: string },
+  resolve: {
+    configMaps: Record<string, Record<string, string>>;
+    podIp: string;
+    /** Cluster URL → the local one, as the cluster's DNS would resolve it. */
+    urls: Record<string, string>;
+  },
 ): Promise<Pod> {
   const dirs: Record<string, string> = {};
   for (const m of arr(container['volumeMounts'])) {
@@ -89,18 +103,24 @@ async function podFor(
   }
   const adminPort = await freePort();
   const webhookPort = await freePort();
-  const { webhookPort: w, adminPort: a } = DEFAULT_INJECTOR_CONFIG;
+  const declared = Object.fromEntries(
+    arr(container['ports']).map((p) => [String(p['name']), Number(p['containerPort'])]),
+  );
+  const w = declared['rld-webhook'];
+  const a = declared['rld-admin'];
   // One pass, longest path first, so a stand-in is never itself rewritten.
   const byLength = Object.keys(dirs).sort((x, y) => y.length - x.length);
   const paths = new RegExp(
     byLength.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
     'g',
   );
-  const map = (text: string): string =>
-    text
-      .replace(`0.0.0.0:${w}`, `127.0.0.1:${webhookPort}`)
-      .replace(`0.0.0.0:${a}`, `127.0.0.1:${adminPort}`)
-      .replace(paths, (p) => dirs[p]!);
+  const map = (text: string): string => {
+    let out = text;
+    for (const [from, to] of Object.entries(resolve.urls)) out = out.replaceAll(from, to);
+    if (w !== undefined) out = out.replaceAll(`0.0.0.0:${w}`, `127.0.0.1:${webhookPort}`);
+    if (a !== undefined) out = out.replaceAll(`0.0.0.0:${a}`, `127.0.0.1:${adminPort}`);
+    return out.replace(paths, (p) => dirs[p]!);
+  };
   const env: NodeJS.ProcessEnv = {};
   for (const e of arr(container['env'])) {
     const name = String(e['name']);
@@ -127,9 +147,10 @@ async function podFor(
 }
 
 /**
- * The guide's Deployment against a fresh local Infisical holding `secrets`, mutated with
- * `annotations` (plus the API URL and project of this cluster), its reloader container laid
- * out as a process, and the projected token the kubelet would write.
+ * The guide's Deployment against a fresh local Infisical holding `secrets` at the guide's
+ * path, mutated with `annotations` (none: as the guide wrote it), its reloader container laid
+ * out as a process, and the projected token the kubelet would write for the guide's
+ * ServiceAccount.
  */
 async function injectedPod(
   t: TestContext,
@@ -138,16 +159,16 @@ async function injectedPod(
 ): Promise<{ root: string; local: LocalInfisical; reloader: Obj; pod: Pod; saToken: string }> {
   const root = await tempDir(t, 'rld-injected-');
   const local = await startInfisical(t, seed(secrets), { webhookDelayMs: 20 });
-  const reloader = injectedGuide({
-    'infisical.com/api-url': local.url,
-    'infisical.com/project-id': PROJECT,
-    ...annotations,
-  });
+  const reloader = injectedGuide(annotations);
   const pod = await podFor(root, reloader, {
-    configMaps: { 'infisical-config': { 'identity-id': IDENTITY } },
+    configMaps: { 'my-service-infisical-config': { 'identity-id': IDENTITY } },
     podIp: '127.0.0.1',
+    urls: { [GUIDE_API_URL]: local.url },
   });
-  const saToken = local.mintServiceAccountToken({ namespace: 'default', name: 'my-service' });
+  assert.equal(pod.env['INFISICAL_API_URL'], local.url, 'the guide’s URL, resolved');
+  const sa = guideDoc('ServiceAccount');
+  assert.equal(obj(sa['metadata'], 'sa')['name'], SERVICE_ACCOUNT);
+  const saToken = local.mintServiceAccountToken({ namespace: NAMESPACE, name: SERVICE_ACCOUNT });
   const tokenDir = pod.dirs['/var/run/secrets/kubernetes.io/serviceaccount']!;
   await writeFile(join(tokenDir, 'token'), saToken, { mode: 0o600 });
   return { root, local, reloader, pod, saToken };
@@ -186,9 +207,18 @@ test('the injected sidecar, run as its container would be: renders, takes a rota
   await writeFile(join(secretDir, 'webhook-secret'), `${WEBHOOK_SECRET}\n`, { mode: 0o600 });
   const hups = await startApp(t, root, appName);
 
+  // The guide's app has 8080: the reloader's webhook listens elsewhere; the probe asks admin.
+  const ports = Object.fromEntries(
+    arr(reloader['ports']).map((p) => [String(p['name']), p['containerPort']]),
+  );
+  assert.notEqual(ports['rld-webhook'], 8080);
+  assert.equal(
+    envEntries(reloader)['RELOADER_WEBHOOK_LISTEN']?.['value'],
+    `0.0.0.0:${ports['rld-webhook']}`,
+  );
   const proc = startCli(t, pod.args, { env: pod.env });
   const probe = obj(obj(reloader['startupProbe'], 'startupProbe')['httpGet'], 'httpGet');
-  assert.equal(probe['port'], DEFAULT_INJECTOR_CONFIG.adminPort);
+  assert.equal(probe['port'], ports['rld-admin']);
   const readyz = `http://127.0.0.1:${pod.adminPort}${String(probe['path'])}`;
   await waitFor(async () => (await fetch(readyz)).status === 200, {
     what: `the startupProbe ${String(probe['path'])} to pass (stderr: ${proc.output().stderr.slice(-400)})`,
@@ -207,14 +237,14 @@ test('the injected sidecar, run as its container would be: renders, takes a rota
   local.addWebhook({
     projectId: PROJECT,
     environment: ENV,
-    secretPath: '/my-service',
+    secretPath: PATH,
     url: `http://127.0.0.1:${pod.webhookPort}/infisical/webhook`,
     secretKey: WEBHOOK_SECRET,
   });
   local.setSecret({
     projectId: PROJECT,
     environment: ENV,
-    path: '/my-service',
+    path: PATH,
     key: 'API_KEY',
     value: 'key-two-99bb',
   });
@@ -283,7 +313,7 @@ test('the injected sidecar without its webhook Secret: renders, refuses webhooks
         workspaceId: PROJECT,
         projectId: PROJECT,
         environment: ENV,
-        secretPath: '/my-service',
+        secretPath: PATH,
       },
       timestamp: Date.now(),
     });
@@ -317,18 +347,19 @@ test('the injected sidecar with infisical.com/reloader-config: runs the ConfigMa
     { 'infisical.com/reloader-config': 'my-reloader', 'infisical.com/output-path': '/etc/app' },
   );
   assert.equal(pod.env['RELOADER_CONFIG_YAML'], undefined);
-  // The ConfigMap's keys, as the kubelet writes them into the volume. The listen addresses and
-  // the token path are the defaults, written out so that the stand-in folders can replace them.
+  // The ConfigMap's keys, as the kubelet writes them into the volume. The listen addresses are
+  // the injected variables (the ports the probes ask); the token path is written out so that
+  // the stand-in folder can replace it.
   const configDir = pod.dirs['/etc/infisical-reloader']!;
   await writeFile(
     join(configDir, 'reloader.yaml'),
     pod.map(`infisical:
   auth: { kubernetes: { tokenPath: /var/run/secrets/kubernetes.io/serviceaccount/token } }
 webhook:
-  listen: 0.0.0.0:8080
+  listen: \${RELOADER_WEBHOOK_LISTEN}
   secretFile: \${RELOADER_WEBHOOK_SECRET_FILE}
 admin:
-  listen: 0.0.0.0:9090
+  listen: \${RELOADER_ADMIN_LISTEN}
 targets:
   - name: app
     files:

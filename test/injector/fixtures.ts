@@ -1,5 +1,6 @@
 /**
- * Shared pieces of the injector tests: the guide's manifests, AdmissionReviews around an
+ * Shared pieces of the injector tests: the integration guide's Step 1 manifests (kept verbatim
+ * in guide-deployment.yaml), AdmissionReviews around an
  * object, the patch applied with an RFC 6902 library (fast-json-patch, which also validates
  * every operation against the document), and schema validation with kubernetes-models.
  */
@@ -13,21 +14,34 @@ import { arr, modelPath, obj, readDocs, type Doc, type Obj } from '../examples/k
 
 export const GUIDE_FILE = join(repoRoot, 'test', 'injector', 'guide-deployment.yaml');
 
-/** The guide's ServiceAccount, ClusterRoleBinding and Deployment, freshly parsed. */
+/** The guide's ServiceAccount, ClusterRoleBinding, Deployment and Service, freshly parsed. */
 export function guideDocs(): Doc[] {
   return readDocs(GUIDE_FILE);
 }
 
-export function guideDeployment(): Obj {
-  const d = guideDocs().find((doc) => doc.value['kind'] === 'Deployment');
-  assert.ok(d, 'the guide has a Deployment');
+/** The guide's document of `kind`. */
+export function guideDoc(
+  kind: 'ServiceAccount' | 'ClusterRoleBinding' | 'Deployment' | 'Service',
+): Obj {
+  const d = guideDocs().find((doc) => doc.value['kind'] === kind);
+  assert.ok(d, `the guide has a ${kind}`);
   return d.value;
+}
+
+export function guideDeployment(): Obj {
+  return guideDoc('Deployment');
 }
 
 let uidCounter = 0;
 
-/** An AdmissionReview request for `object` (CREATE in namespace `default` by default). */
-export function reviewOf(object: unknown, operation = 'CREATE', namespace = 'default'): Obj {
+function namespaceOf(object: unknown): string {
+  const meta = (object as Obj | null)?.['metadata'];
+  const ns = typeof meta === 'object' && meta !== null ? (meta as Obj)['namespace'] : undefined;
+  return typeof ns === 'string' ? ns : 'default';
+}
+
+/** An AdmissionReview request for `object` (CREATE, in the object's namespace or `default`). */
+export function reviewOf(object: unknown, operation = 'CREATE', namespace?: string): Obj {
   const kind = (object as Obj)['kind'];
   uidCounter += 1;
   return {
@@ -37,7 +51,7 @@ export function reviewOf(object: unknown, operation = 'CREATE', namespace = 'def
       uid: `705ab4f5-6393-11e8-b7cc-42010a8000${String(uidCounter).padStart(2, '0')}`,
       kind: { group: kind === 'Pod' ? '' : 'apps', version: 'v1', kind },
       resource: { group: '', version: 'v1', resource: 'pods' },
-      namespace,
+      namespace: namespace ?? namespaceOf(object),
       operation,
       object,
     },

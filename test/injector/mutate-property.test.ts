@@ -1,9 +1,11 @@
 /**
  * The mutation over generated objects: any kind the injector takes, annotations drawn from
  * the accepted values and split between the workload and its template, pod specs with or
- * without init containers, volumes and mounts. For each: the patch applies (fast-json-patch
+ * without init containers, volumes, mounts, ports on the reloader's (8080, 9090) and workloads
+ * with or without a selector. For each: the patch applies (fast-json-patch
  * validates every operation first), the result has exactly one reloader and every app
- * container mounts the output path read-only, the result validates against its Kubernetes
+ * container mounts the output path read-only, no two containers declare one port, a workload
+ * has a selector matching its template's labels, the result validates against its Kubernetes
  * schema, and mutating the result again gives an empty patch.
  */
 import { test } from 'node:test';
@@ -39,6 +41,13 @@ const containerArb = (i: number): fc.Arbitrary<Obj> =>
       nil: undefined,
     }),
     securityContext: fc.option(fc.constant({ runAsUser: 101 }), { nil: undefined }),
+    // Container i declares ports 10·i above the reloader's, so only c0 takes 8080 or 9090.
+    ports: fc.option(
+      fc
+        .constantFrom([8080], [9090], [8080, 8081, 9090])
+        .map((ports) => ports.map((p) => ({ containerPort: p + 10 * i }))),
+      { nil: undefined },
+    ),
   });
 
 const objectArb = fc
@@ -50,8 +59,9 @@ const objectArb = fc
       .integer({ min: 1, max: 3 })
       .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => containerArb(i)))),
     init: fc.boolean(),
+    selector: fc.boolean(),
   })
-  .map(({ kind, annotations, onTemplate, containers, init }) => {
+  .map(({ kind, annotations, onTemplate, containers, init, selector }) => {
     if (annotations['infisical.com/reload-signal'] !== undefined)
       annotations['infisical.com/reload-process'] ??= 'app';
     const workload: Obj = { 'infisical.com/auth': 'kubernetes' };
@@ -80,9 +90,12 @@ const objectArb = fc
       kind,
       metadata: { name: 'w', annotations: workload },
       spec: {
-        selector: { matchLabels: labels },
+        ...(selector ? { selector: { matchLabels: labels } } : {}),
         ...(kind === 'StatefulSet' ? { serviceName: 'w' } : {}),
-        template: { metadata: { labels, annotations: template }, spec: podSpec },
+        template: {
+          metadata: { ...(selector ? { labels } : {}), annotations: template },
+          spec: podSpec,
+        },
       },
     } as Obj;
   });
@@ -100,6 +113,16 @@ test('generated objects: the patch applies, the result is valid and wired once, 
       (c) => c['name'] === 'infisical-reloader',
     );
     assert.equal(reloaders.length, 1, what);
+    const ports = [...arr(spec['initContainers']), ...arr(spec['containers'])].flatMap((c) =>
+      arr(c['ports']).map((p) => p['containerPort']),
+    );
+    assert.equal(new Set(ports).size, ports.length, `${what}: a port declared twice`);
+    if (result['kind'] !== 'Pod') {
+      const workloadSpec = result['spec'] as Obj;
+      const matchLabels = (workloadSpec['selector'] as Obj)['matchLabels'] as Obj;
+      const labels = ((workloadSpec['template'] as Obj)['metadata'] as Obj)['labels'] as Obj;
+      for (const [k, v] of Object.entries(matchLabels)) assert.equal(labels[k], v, what);
+    }
     for (const c of arr(spec['containers'])) {
       const files = arr(c['volumeMounts']).filter((m) => m['name'] === 'infisical-reloader-files');
       assert.equal(files.length, 1, what);

@@ -1,7 +1,8 @@
 /**
- * The mutation as a pure function, through the AdmissionReview answer: the guide's Deployment
+ * The mutation as a pure function, through the AdmissionReview answer: the guide's Step 1
  * verbatim (the patch applies with fast-json-patch; the result validates against the
- * Kubernetes schemas and the models' types), every annotation with its bad values, template
+ * Kubernetes schemas and the models' types; the guide's Service reaches the app), the selector
+ * added to a workload without one, the reloader's ports moved off the app's, every annotation with its bad values, template
  * over workload precedence, annotations over the app's own variables, idempotence, a Pod, a
  * StatefulSet and a DaemonSet, init mode, the default config it generates (a valid
  * reloader.yaml), the ConfigMap and peers wiring, and malformed reviews.
@@ -18,6 +19,7 @@ import {
   GUIDE_FILE,
   envEntries,
   guideDeployment,
+  guideDoc,
   guideDocs,
   mutated,
   podSpecOf,
@@ -65,10 +67,17 @@ const ASK = { 'infisical.com/auth': 'kubernetes' };
 /** What the kubelet would resolve for the two variables a parsed default config needs. */
 const GUIDE_ENV = { INFISICAL_IDENTITY_ID: 'i', INFISICAL_PROJECT_ID: 'p' };
 
-test('the guide’s Deployment verbatim: the patch applies and the result is a valid, wired Deployment', async () => {
+test('the guide’s Step 1 verbatim: the patch applies and the result is a valid, wired Deployment its Service reaches', async () => {
   const deployment = guideDeployment();
+  // What the guide writes, and what made it fail before: no selector, no template labels, and
+  // the app on port 8080.
+  assert.equal(obj(deployment['spec'], 'spec')['selector'], undefined);
+  assert.equal(obj(obj(deployment['spec'], 'spec')['template'], 't')['metadata'], undefined);
+  assert.deepEqual(arr(arr(podSpecOf(deployment)['containers'])[0]!['ports']), [
+    { containerPort: 8080 },
+  ]);
   const { response, patch, result } = mutated(deployment);
-  assert.equal(response['allowed'], true);
+  assert.equal(response['allowed'], true, JSON.stringify(response['status']));
   assert.ok(patch.length > 0, 'a non-empty patch');
   assert.ok(
     patch.every((op) => op.op === 'add'),
@@ -78,14 +87,46 @@ test('the guide’s Deployment verbatim: the patch applies and the result is a v
   // The models' interfaces catch an unknown or misspelt field, which the schemas let through.
   const problems = typeCheck([{ file: GUIDE_FILE, index: 2, value: result }]);
   assert.deepEqual(problems, []);
-  // The guide's other documents still validate as they are.
-  for (const doc of guideDocs()) await validateModel(doc.value, String(doc.value['kind']));
+  // The guide's other documents validate as they are; its Deployment as written does not.
+  const docs = guideDocs();
+  assert.deepEqual(
+    docs.map((d) => d.value['kind']),
+    ['ServiceAccount', 'ClusterRoleBinding', 'Deployment', 'Service'],
+  );
+  for (const doc of docs) {
+    if (doc.value['kind'] !== 'Deployment') {
+      await validateModel(doc.value, String(doc.value['kind']));
+    }
+  }
+  await assert.rejects(
+    validateModel(deployment, 'the guide’s Deployment as written'),
+    /required property selector/,
+  );
+
+  // A selector the API server accepts, matching the template, and the guide's Service's.
+  const spec = obj(result['spec'], 'spec');
+  const template = obj(spec['template'], 'template');
+  const labels = obj(obj(template['metadata'], 'metadata')['labels'], 'labels');
+  const service = obj(guideDoc('Service')['spec'], 'service spec');
+  for (const [k, v] of Object.entries(obj(service['selector'], 'selector'))) {
+    assert.equal(labels[k], v, `the guide's Service selects the pods by ${k}`);
+  }
+  assert.deepEqual(spec['selector'], { matchLabels: { app: 'my-service' } });
+  assert.deepEqual(labels, { app: 'my-service' });
 
   const pod = podSpecOf(result);
   const reloader = reloaderOf(result);
+  const app = arr(pod['containers'])[0]!;
   assert.equal(arr(pod['initContainers'])[0], reloader, 'the reloader is the first init container');
   assert.equal(reloader['restartPolicy'], 'Always', 'a native sidecar');
   assert.deepEqual(reloader['args'], ['run']);
+  // The app keeps 8080 (the Service's targetPort); the reloader's webhook takes the next one.
+  assert.deepEqual(arr(service['ports']), [{ port: 8080, targetPort: 8080 }]);
+  assert.deepEqual(app['ports'], [{ containerPort: 8080 }]);
+  assert.deepEqual(reloader['ports'], [
+    { name: 'rld-webhook', containerPort: 8081 },
+    { name: 'rld-admin', containerPort: 9090 },
+  ]);
   assert.deepEqual(obj(reloader['startupProbe'], 'startupProbe')['httpGet'], {
     path: '/readyz',
     port: 9090,
@@ -96,16 +137,23 @@ test('the guide’s Deployment verbatim: the patch applies and the result is a v
   });
   // The guide's variables: annotations first, then the app's own, a valueFrom as a valueFrom.
   const env = envEntries(reloader);
-  assert.equal(env['INFISICAL_API_URL']?.['value'], 'https://app.infisical.com/api');
+  assert.equal(
+    env['INFISICAL_API_URL']?.['value'],
+    'http://infisical.infisical.svc.cluster.local:8080/api',
+  );
   assert.deepEqual(env['INFISICAL_IDENTITY_ID'], {
     name: 'INFISICAL_IDENTITY_ID',
-    valueFrom: { configMapKeyRef: { name: 'infisical-config', key: 'identity-id' } },
+    valueFrom: { configMapKeyRef: { name: 'my-service-infisical-config', key: 'identity-id' } },
   });
-  assert.equal(env['INFISICAL_PROJECT_ID']?.['value'], 'your-project-id');
+  assert.equal(env['INFISICAL_PROJECT_ID']?.['value'], 'my-project');
   assert.equal(env['INFISICAL_ENVIRONMENT']?.['value'], 'production');
-  assert.equal(env['INFISICAL_SECRET_PATH']?.['value'], '/my-service');
+  assert.equal(env['INFISICAL_SECRET_PATH']?.['value'], '/services/my-service');
+  assert.equal(env['RELOADER_WEBHOOK_LISTEN']?.['value'], '0.0.0.0:8081');
+  assert.equal(env['RELOADER_ADMIN_LISTEN']?.['value'], '0.0.0.0:9090');
   assert.deepEqual(env['POD_IP']?.['valueFrom'], { fieldRef: { fieldPath: 'status.podIP' } });
-  assert.ok(env['RELOADER_CONFIG_YAML'], 'the default config');
+  const generated = parseSpec(String(env['RELOADER_CONFIG_YAML']?.['value']), '/x/y', GUIDE_ENV);
+  assert.equal(generated.webhook.listen.port, 8081, 'the default config listens off the app');
+  assert.equal(generated.admin.listen.port, 9090);
   // Hardened and bounded.
   assert.deepEqual(reloader['securityContext'], {
     runAsNonRoot: true,
@@ -119,6 +167,11 @@ test('the guide’s Deployment verbatim: the patch applies and the result is a v
   assert.deepEqual(reloader['resources'], DEFAULT_INJECTOR_CONFIG.resources);
   // Volumes: the files in memory, the projected token, the optional webhook Secret.
   const volumes = Object.fromEntries(arr(pod['volumes']).map((v) => [String(v['name']), v]));
+  assert.deepEqual(Object.keys(volumes), [
+    'infisical-reloader-files',
+    'infisical-reloader-token',
+    'infisical-reloader-webhook',
+  ]);
   assert.deepEqual(volumes['infisical-reloader-files']?.['emptyDir'], {
     medium: 'Memory',
     sizeLimit: '8Mi',
@@ -131,35 +184,36 @@ test('the guide’s Deployment verbatim: the patch applies and the result is a v
     optional: true,
     items: [{ key: 'webhook-secret', path: 'webhook-secret' }],
   });
-  const mounts = Object.fromEntries(
-    arr(reloader['volumeMounts']).map((m) => [String(m['name']), m]),
-  );
-  assert.equal(mounts['infisical-reloader-files']?.['mountPath'], '/infisical');
-  assert.equal(mounts['infisical-reloader-files']?.['readOnly'], undefined, 'the reloader writes');
-  assert.deepEqual(mounts['infisical-reloader-token'], {
-    name: 'infisical-reloader-token',
-    mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
-    readOnly: true,
-  });
+  assert.deepEqual(reloader['volumeMounts'], [
+    { name: 'infisical-reloader-files', mountPath: '/infisical' },
+    {
+      name: 'infisical-reloader-token',
+      mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+      readOnly: true,
+    },
+    {
+      name: 'infisical-reloader-webhook',
+      mountPath: '/var/run/infisical-reloader/webhook',
+      readOnly: true,
+    },
+  ]);
   // The app reads the files, read-only; its service account is kept.
-  const app = arr(pod['containers'])[0]!;
   assert.deepEqual(app['volumeMounts'], [
     { name: 'infisical-reloader-files', mountPath: '/infisical', readOnly: true },
   ]);
-  assert.equal(pod['serviceAccountName'], 'my-service');
+  assert.equal(pod['serviceAccountName'], 'my-service-sa');
   assert.equal(pod['shareProcessNamespace'], undefined, 'no reload asked: no shared namespace');
-  assert.equal(
-    obj(obj(obj(result['spec'], 'spec')['template'], 't')['metadata'], 'm')['annotations'] &&
-      (
-        obj(obj(obj(result['spec'], 'spec')['template'], 't')['metadata'], 'm')[
-          'annotations'
-        ] as Obj
-      )['infisical.com/injected'],
-    'sidecar',
-  );
+  assert.deepEqual(obj(template['metadata'], 'metadata')['annotations'], {
+    'infisical.com/injected': 'sidecar',
+  });
   // Everything else is as the guide wrote it.
-  assert.equal(obj(result['spec'], 'spec')['replicas'], 3);
+  assert.equal(spec['replicas'], 3);
+  assert.deepEqual(result['metadata'], deployment['metadata']);
   assert.deepEqual(app['env'], arr(podSpecOf(deployment)['containers'])[0]!['env']);
+  // Mutated again (the Deployment updated, or its Pods created): nothing more.
+  const twice = mutated(result);
+  assert.equal(twice.response['allowed'], true);
+  assert.deepEqual(twice.patch, []);
 });
 
 test('the default config is a valid reloader.yaml: every secret in secrets.env and secrets.json', () => {
@@ -177,7 +231,7 @@ test('the default config is a valid reloader.yaml: every secret in secrets.env a
   assert.equal(spec.targets[0]!.reload, undefined);
   assert.equal(spec.webhook.secretFile, '/var/run/infisical-reloader/webhook/webhook-secret');
   assert.equal(spec.admin.listen.port, 9090);
-  assert.equal(spec.webhook.listen.port, 8080);
+  assert.equal(spec.webhook.listen.port, 8081, 'the guide’s app declares 8080');
   assert.equal(spec.webhook.peers, undefined);
   const auth = spec.infisical.auth as { kind: string; tokenPath?: string };
   assert.equal(auth.tokenPath, '/var/run/secrets/kubernetes.io/serviceaccount/token');
@@ -306,6 +360,7 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['reload-process', ['a-very-long-process-name', 'a b', '$(x)'], /proc\/<pid>\/comm/],
   ['webhook-secret', ['UPPER', 'a_b'], /Secret/],
   ['peers', ['Peers', 'a_b'], /headless Service/],
+  ['webhook-port', ['0', '65536', '08080', '80a', '-1', ''], /port number, 1-65535/],
 ];
 
 test('every annotation refuses its bad values, naming the annotation and what is accepted', () => {
@@ -349,6 +404,7 @@ test('every annotation refuses its bad values, naming the annotation and what is
       'infisical.com/reload-process': 'nginx',
       'infisical.com/webhook-secret': 'my-webhook',
       'infisical.com/peers': 'my-peers',
+      'infisical.com/webhook-port': '7070',
     },
   });
   assert.equal(mutated(good).response['allowed'], true);
@@ -474,7 +530,7 @@ test('peers: a bare Service name becomes its cluster DNS name, wired to the rela
   );
 });
 
-test('conflicts are refused by name: the output path mounted already, the reloader’s ports in use', () => {
+test('conflicts are refused by name: the output path mounted already', () => {
   const busy = workload('Deployment', { workload: { ...ASK } });
   arr(podSpecOf(busy)['containers'])[0]!['volumeMounts'] = [{ name: 'x', mountPath: '/infisical' }];
   const r1 = mutate({ object: busy, config: DEFAULT_INJECTOR_CONFIG });
@@ -482,10 +538,152 @@ test('conflicts are refused by name: the output path mounted already, the reload
     (r1 as { message: string }).message,
     /infisical\.com\/output-path: container app already mounts \/infisical/,
   );
-  const port = workload('Deployment', { workload: { ...ASK } });
-  arr(podSpecOf(port)['containers'])[0]!['ports'] = [{ containerPort: 8080 }];
-  const r2 = mutate({ object: port, config: DEFAULT_INJECTOR_CONFIG });
-  assert.match((r2 as { message: string }).message, /port 8080.*webhookPort/);
+});
+
+/** The reloader's webhook and admin ports, and where else they appear, after mutating `w`. */
+function portsOf(w: Obj): { webhook: unknown; admin: unknown } {
+  const reloader = reloaderOf(mutated(w).result);
+  const byName = Object.fromEntries(
+    arr(reloader['ports']).map((p) => [String(p['name']), p['containerPort']]),
+  );
+  const env = envEntries(reloader);
+  const spec = parseSpec(String(env['RELOADER_CONFIG_YAML']?.['value']), '/x/y', GUIDE_ENV);
+  // The listen settings, the variables and both probes agree with the declared ports.
+  assert.equal(spec.webhook.listen.port, byName['rld-webhook']);
+  assert.equal(spec.admin.listen.port, byName['rld-admin']);
+  assert.equal(env['RELOADER_WEBHOOK_LISTEN']?.['value'], `0.0.0.0:${byName['rld-webhook']}`);
+  assert.equal(env['RELOADER_ADMIN_LISTEN']?.['value'], `0.0.0.0:${byName['rld-admin']}`);
+  for (const probe of ['startupProbe', 'livenessProbe']) {
+    assert.equal(
+      obj(obj(reloader[probe], probe)['httpGet'], 'httpGet')['port'],
+      byName['rld-admin'],
+    );
+  }
+  return { webhook: byName['rld-webhook'], admin: byName['rld-admin'] };
+}
+
+test('the reloader’s ports: the config’s unless a container declares them, else the next free ones; webhook-port overrides', async () => {
+  const withPorts = (ports: number[][], annotations: Obj = {}): Obj => {
+    const w = workload('Deployment', { workload: { ...ASK, ...annotations } });
+    const pod = podSpecOf(w);
+    const [app = [], ...others] = ports;
+    arr(pod['containers'])[0]!['ports'] = app.map((containerPort) => ({ containerPort }));
+    pod['initContainers'] = others.map((list, i) => ({
+      name: `side${i}`,
+      image: 'side:1',
+      restartPolicy: 'Always',
+      ports: list.map((containerPort) => ({ containerPort })),
+    }));
+    return w;
+  };
+  assert.deepEqual(portsOf(withPorts([[3000]])), { webhook: 8080, admin: 9090 });
+  assert.deepEqual(portsOf(withPorts([[8080]])), { webhook: 8081, admin: 9090 });
+  assert.deepEqual(portsOf(withPorts([[8080, 9090]])), { webhook: 8081, admin: 9091 });
+  // Another sidecar of the pod counts too; the admin port never takes the webhook's.
+  assert.deepEqual(
+    portsOf(
+      withPorts([
+        [8080, 8081],
+        [8082, 9090, 9091],
+      ]),
+    ),
+    {
+      webhook: 8083,
+      admin: 9092,
+    },
+  );
+  const adminNext = parseInjectorConfig('webhookPort: 8080\nadminPort: 8081', 'injector.yaml');
+  const r = reloaderOf(mutated(withPorts([[8080]]), adminNext).result);
+  assert.deepEqual(
+    arr(r['ports']).map((p) => p['containerPort']),
+    [8081, 8082],
+    'the webhook moved onto the config’s admin port; the admin port moves on',
+  );
+  // The annotation fixes the webhook's port.
+  assert.deepEqual(portsOf(withPorts([[8080]], { 'infisical.com/webhook-port': '7000' })), {
+    webhook: 7000,
+    admin: 9090,
+  });
+  assert.deepEqual(portsOf(withPorts([[8080]], { 'infisical.com/webhook-port': '9090' })), {
+    webhook: 9090,
+    admin: 9091,
+  });
+  // ... but never onto a port a container declares.
+  for (const [ports, owner] of [
+    [[[8080]], 'app'],
+    [[[3000], [8080]], 'side0'],
+  ] as const) {
+    const refused = mutate({
+      object: withPorts(
+        ports.map((l) => [...l]),
+        { 'infisical.com/webhook-port': '8080' },
+      ),
+      config: DEFAULT_INJECTOR_CONFIG,
+    });
+    assert.equal(refused.allowed, false);
+    assert.match(
+      (refused as { message: string }).message,
+      new RegExp(`^annotation infisical\\.com/webhook-port: container ${owner} declares port 8080`),
+    );
+  }
+  // The results are valid pods (no two containers of the pod on one port).
+  await validateModel(mutated(withPorts([[8080, 9090]])).result, 'ports moved');
+  // Init mode has no listener: an app on 8080 is left alone, no ports are added.
+  const init = reloaderOf(mutated(withPorts([[8080]], { 'infisical.com/mode': 'init' })).result);
+  assert.equal(init['ports'], undefined);
+  assert.equal(envEntries(init)['RELOADER_WEBHOOK_LISTEN'], undefined);
+});
+
+test('a workload without spec.selector gets app: <name> on its template and as its selector; one with a selector is left as it is', async () => {
+  const bare = (kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', templateMeta?: Obj): Obj => {
+    const w = workload(kind, { workload: { ...ASK } });
+    const spec = obj(w['spec'], 'spec');
+    delete spec['selector'];
+    const template = obj(spec['template'], 'template');
+    if (templateMeta === undefined) delete template['metadata'];
+    else template['metadata'] = templateMeta;
+    return w;
+  };
+  for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
+    // No template metadata at all (the guide's case).
+    const { result, patch } = mutated(bare(kind));
+    await validateModel(result, `${kind} without a selector`);
+    const spec = obj(result['spec'], 'spec');
+    assert.deepEqual(spec['selector'], { matchLabels: { app: 'w' } }, kind);
+    assert.deepEqual(obj(obj(spec['template'], 't')['metadata'], 'm')['labels'], { app: 'w' });
+    assert.deepEqual(mutated(result).patch, [], `${kind}: idempotent`);
+    assert.ok(patch.some((op) => op.path === '/spec/selector'));
+  }
+  // Template labels without app: app is added beside them; annotations are kept.
+  const other = mutated(bare('Deployment', { labels: { tier: 'web' }, annotations: { a: 'b' } }));
+  await validateModel(other.result, 'labels without app');
+  const otherMeta = obj(obj(obj(other.result['spec'], 's')['template'], 't')['metadata'], 'm');
+  assert.deepEqual(otherMeta['labels'], { tier: 'web', app: 'w' });
+  assert.deepEqual(otherMeta['annotations'], { a: 'b', 'infisical.com/injected': 'sidecar' });
+  // The template's own app label is never changed: the selector takes its value.
+  const own = mutated(bare('Deployment', { labels: { app: 'shop' } }));
+  await validateModel(own.result, 'its own app label');
+  assert.deepEqual(obj(own.result['spec'], 's')['selector'], { matchLabels: { app: 'shop' } });
+  assert.ok(!own.patch.some((op) => op.path.includes('/labels')), 'labels untouched');
+  // A selector (the test workloads have one) is never touched, nor the template's labels.
+  const selected = workload('Deployment', { workload: { ...ASK } });
+  const kept = mutated(selected);
+  assert.ok(
+    kept.patch.every((op) => !op.path.startsWith('/spec/selector') && !op.path.includes('/labels')),
+  );
+  assert.deepEqual(
+    obj(kept.result['spec'], 's')['selector'],
+    obj(selected['spec'], 's')['selector'],
+  );
+  // A Pod has no selector to add.
+  const pod = mutated(workload('Pod', { template: { ...ASK } }));
+  assert.ok(pod.patch.every((op) => !op.path.includes('selector') && !op.path.includes('labels')));
+  // No selector and no name to derive one from: refused, saying what to write.
+  const nameless = bare('Deployment');
+  delete obj(nameless['metadata'], 'metadata')['name'];
+  const refused = mutate({ object: nameless, config: DEFAULT_INJECTOR_CONFIG });
+  assert.equal(refused.allowed, false);
+  assert.match((refused as { message: string }).message, /no spec\.selector/);
 });
 
 test('objects that do not ask, other kinds and other operations are allowed unchanged', () => {
