@@ -25,7 +25,10 @@ export interface InjectorConfig {
   apiUrl: string;
   /** Secret (key `webhook-secret`) mounted when a pod names none; mounted `optional`. */
   webhookSecretName: string;
-  /** Ports of the reloader's two listeners inside the pod (they share the pod's network). */
+  /**
+   * Ports of the reloader's two listeners inside the pod (they share the pod's network); a
+   * port a container of the pod declares moves to the next free one above.
+   */
   webhookPort: number;
   adminPort: number;
   /** uid/gid of the reloader when the app's own uid is not known from the pod spec. */
