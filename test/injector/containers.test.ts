@@ -174,24 +174,37 @@ async function injectedPod(
   return { root, local, reloader, pod, saToken };
 }
 
-/** A stand-in app: a script whose process name is `name`, counting the SIGHUPs it gets. */
-async function startApp(t: TestContext, dir: string, name: string): Promise<() => Promise<number>> {
+/**
+ * A stand-in app: a script whose process name is `name`, counting the SIGHUPs it gets. The
+ * count goes to a descriptor opened once, so a signal handled late (the shell runs its trap
+ * after the current `sleep`) never creates the file again while the temp dir is removed.
+ */
+async function startApp(
+  t: TestContext,
+  dir: string,
+  name: string,
+): Promise<{ hups: () => Promise<number>; stop: () => Promise<void> }> {
   const file = join(dir, name);
   const log = join(dir, `${name}.hups`);
   await writeFile(log, '');
   await writeFile(
     file,
-    `#!/bin/sh\ntrap 'echo hup >> "${log}"' HUP\nwhile :; do sleep 0.05; done\n`,
+    `#!/bin/sh\nexec 3>>"${log}"\ntrap 'echo hup >&3' HUP\nwhile :; do sleep 0.05; done\n`,
   );
   await chmod(file, 0o755);
   const child = spawn(file, [], { stdio: 'ignore' });
-  t.after(() => {
-    child.kill('SIGKILL');
-  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  t.after(stop);
   await waitFor(async () => (await readFile(`/proc/${child.pid}/comm`, 'utf8')).trim() === name, {
     what: `the app's process name to be ${name}`,
   });
-  return async () => (await readFile(log, 'utf8')).split('\n').filter((l) => l === 'hup').length;
+  const hups = async (): Promise<number> =>
+    (await readFile(log, 'utf8')).split('\n').filter((l) => l === 'hup').length;
+  return { hups, stop };
 }
 
 test('the injected sidecar, run as its container would be: renders, takes a rotation by webhook, signals the app', async (t) => {
@@ -205,7 +218,8 @@ test('the injected sidecar, run as its container would be: renders, takes a rota
   // What the kubelet puts in the Secret volume.
   const secretDir = pod.dirs['/var/run/infisical-reloader/webhook']!;
   await writeFile(join(secretDir, 'webhook-secret'), `${WEBHOOK_SECRET}\n`, { mode: 0o600 });
-  const hups = await startApp(t, root, appName);
+  const app = await startApp(t, root, appName);
+  const hups = app.hups;
 
   // The guide's app has 8080: the reloader's webhook listens elsewhere; the probe asks admin.
   const ports = Object.fromEntries(
@@ -267,6 +281,7 @@ test('the injected sidecar, run as its container would be: renders, takes a rota
   );
   proc.child.kill('SIGTERM');
   assert.equal((await proc.exited).code, 0);
+  await app.stop();
 });
 
 test('the injected init container, run as its container would be: run --once renders and exits 0', async (t) => {
