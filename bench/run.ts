@@ -28,6 +28,7 @@ const BENCHES: Array<{ id: number; file: string }> = [
   { id: 6, file: 'coldstart.js' },
   { id: 7, file: 'fleet.js' },
   { id: 8, file: 'stream.js' },
+  { id: 9, file: 'injector-mutate.js' },
 ];
 
 /** Hard limit per bench process; each is designed to finish well inside it. */

@@ -1,5 +1,5 @@
 /**
- * The command line: `run [--once]`, `validate`, `render`, `dev`, `--help`,
+ * The command line: `run [--once]`, `validate`, `render`, `dev`, `injector`, `--help`,
  * `--version`. `run(argv, io)` returns the exit code and never calls `process.exit`, so tests
  * drive it without spawning; `main.ts` is the only file that touches the real process.
  *
@@ -20,6 +20,7 @@ Usage:
   infisical-reloader validate [--config FILE]
   infisical-reloader render   [--config FILE] [--target NAME] [--secrets FILE]
   infisical-reloader dev      [--config FILE] [--secrets FILE] [--port N]
+  infisical-reloader injector --tls-cert FILE --tls-key FILE [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]
   infisical-reloader --help | --version
 
 Commands:
@@ -28,14 +29,20 @@ Commands:
   render     print the rendered files of one or all targets from a local secrets file; no writes
   dev        a local Infisical-compatible server seeded from --secrets, plus the daemon;
              editing the secrets file rotates secrets and fires signed webhooks
+  injector   the mutating admission webhook (HTTPS, POST /mutate): wires the reloader into pods
+             from their infisical.com/* annotations; --config is injector.yaml
 
 Options:
-  --config FILE      reloader.yaml (default: $RELOADER_CONFIG, else ./reloader.yaml)
+  --config FILE      reloader.yaml (default: $RELOADER_CONFIG, else the text of
+                     $RELOADER_CONFIG_YAML, else ./reloader.yaml); injector: injector.yaml
   --once             render, commit and reload every target once, then exit
   --log-level LEVEL  trace | debug | info | warn | error | fatal | silent (default: info)
   --target NAME      render: only this target
   --secrets FILE     render/dev: YAML secrets file (flat KEY: value, or the full seed form)
   --port N           dev: port of the local Infisical server (default: a free port)
+  --listen HOST:PORT injector: address to serve on (default: 0.0.0.0:8443)
+  --tls-cert FILE    injector: certificate (PEM, chain after the leaf); re-read when it changes
+  --tls-key FILE     injector: its private key (PEM); re-read when it changes
 
 Exit codes: 0 success, 1 runtime failure, 2 usage, spec or template error.
 `;
@@ -46,6 +53,8 @@ const USAGE_LINES: Record<Command, string> = {
   validate: 'infisical-reloader validate [--config FILE]',
   render: 'infisical-reloader render [--config FILE] [--target NAME] [--secrets FILE]',
   dev: 'infisical-reloader dev [--config FILE] [--secrets FILE] [--port N] [--log-level LEVEL]',
+  injector:
+    'infisical-reloader injector --tls-cert FILE --tls-key FILE [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]',
 };
 
 /** The options each command reads (besides --help / --version); any other is refused. */
@@ -54,6 +63,7 @@ const OPTIONS_OF: Record<Command, readonly string[]> = {
   validate: ['config'],
   render: ['config', 'target', 'secrets'],
   dev: ['config', 'secrets', 'port', 'log-level'],
+  injector: ['config', 'listen', 'tls-cert', 'tls-key', 'log-level'],
 };
 
 /** A usage error: RLD_ERR_USAGE, with the usage line of `command` when it is known. */
@@ -79,6 +89,9 @@ export function parseCli(argv: string[]): ParsedArgs {
         target: { type: 'string' },
         secrets: { type: 'string' },
         port: { type: 'string' },
+        listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -128,6 +141,9 @@ export function parseCli(argv: string[]): ParsedArgs {
     port,
     help: values.help ?? false,
     version: values.version ?? false,
+    ...(values.listen !== undefined ? { listen: values.listen } : {}),
+    ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'] } : {}),
+    ...(values['tls-key'] !== undefined ? { tlsKey: values['tls-key'] } : {}),
   };
 }
 
@@ -141,7 +157,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const usage = (e.details as { usage?: string } | undefined)?.usage;
     io.stderr.write(
       `error: ${e.code}: ${e.message}\n` +
-        `usage: ${usage ?? 'infisical-reloader [run|validate|render|dev] [options]'} (--help for all)\n`,
+        `usage: ${usage ?? 'infisical-reloader [run|validate|render|dev|injector] [options]'} (--help for all)\n`,
     );
     return 2;
   }
@@ -161,6 +177,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       return commands.renderCommand(args, io);
     case 'dev':
       return commands.devCommand(args, io);
+    case 'injector':
+      return commands.injectorCommand(args, io);
     case 'run':
       return args.once ? commands.onceCommand(args, io) : commands.daemonCommand(args, io);
   }

@@ -47,7 +47,8 @@ export async function daemonCommand(args: ParsedArgs, io: CliIo): Promise<number
   }
   const { serve } = await import('../engine/serve.js');
   const { logger, scrubber } = runtimeFor(args, io);
-  return serve({ spec, logger, scrubber, env: io.env, onSignal: io.onSignal });
+  const reloadSpec = (): Promise<ReloaderSpec> => loadSpecFor(args, io);
+  return serve({ spec, logger, scrubber, env: io.env, onSignal: io.onSignal, reloadSpec });
 }
 
 /** `render`: print rendered files from a local secrets file; no writes, no reloads. */
@@ -61,4 +62,10 @@ export async function devCommand(args: ParsedArgs, io: CliIo): Promise<number> {
   io.tuneForDaemon?.();
   const { runDevCommand } = await import('../dev/dev-command.js');
   return runDevCommand(args, io);
+}
+
+/** `injector`: the mutating admission webhook (HTTPS). */
+export async function injectorCommand(args: ParsedArgs, io: CliIo): Promise<number> {
+  const { runInjectorCommand } = await import('../injector/command.js');
+  return runInjectorCommand(args, io);
 }

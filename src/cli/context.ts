@@ -3,7 +3,7 @@
  * (logger + scrubber) a command builds from them. A leaf: it imports no command, so the CLI,
  * the commands and the dev tools import it without a cycle.
  */
-import { loadSpec, resolveConfigPath } from '../config/load.js';
+import { loadSpec, parseSpec, resolveConfigPath } from '../config/load.js';
 import type { ReloaderSpec } from '../config/types.js';
 import { asReloaderError, type ReloaderError } from '../errors.js';
 import { createLogger, prettyDestination, type Logger } from '../logger.js';
@@ -22,7 +22,7 @@ export interface CliIo {
   tuneForDaemon?: () => void;
 }
 
-export const COMMANDS = ['run', 'validate', 'render', 'dev'] as const;
+export const COMMANDS = ['run', 'validate', 'render', 'dev', 'injector'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface ParsedArgs {
@@ -33,6 +33,10 @@ export interface ParsedArgs {
   target?: string;
   secrets?: string;
   port?: number;
+  /** injector: listen address and TLS pair. */
+  listen?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   help: boolean;
   version: boolean;
 }
@@ -77,7 +81,14 @@ export function fail(
   return e.exitCode;
 }
 
-/** Load reloader.yaml from --config / $RELOADER_CONFIG / ./reloader.yaml. */
+/**
+ * Load reloader.yaml from --config / $RELOADER_CONFIG / ./reloader.yaml, or, when neither is
+ * given, from the text in $RELOADER_CONFIG_YAML (the injector passes a pod's generated spec so).
+ */
 export async function loadSpecFor(args: ParsedArgs, io: CliIo): Promise<ReloaderSpec> {
+  const inline = io.env['RELOADER_CONFIG_YAML'];
+  if (!args.config && !io.env['RELOADER_CONFIG'] && inline) {
+    return parseSpec(inline, '$RELOADER_CONFIG_YAML', io.env);
+  }
   return loadSpec(resolveConfigPath(args.config, io.env), io.env);
 }

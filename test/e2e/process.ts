@@ -25,6 +25,7 @@ const INSTALL: Record<string, string> = {
   java: 'apt-get install -y openjdk-17-jdk-headless',
   javac: 'apt-get install -y openjdk-17-jdk-headless',
   keytool: 'apt-get install -y openjdk-17-jdk-headless',
+  kubectl: 'apt-get install -y kubernetes-client',
 };
 
 /** Where PostgreSQL keeps its server binaries on Debian (not on PATH). */
