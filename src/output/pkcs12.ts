@@ -36,10 +36,15 @@ import {
 import { createRequire } from 'node:module';
 import { ReloaderError } from '../errors.js';
 
-// node-forge is CommonJS typed with `export =`; loaded the way handlebars is (see template/engine.ts).
-const forge = createRequire(import.meta.url)('node-forge') as typeof import('node-forge');
-const { asn1 } = forge;
-type Asn1 = ReturnType<typeof asn1.create>;
+// node-forge is CommonJS typed with `export =`; required the way handlebars is (see
+// template/engine.ts), and only at the first keystore: loading it costs ≈ 85 ms, which a spec
+// without `pkcs12` files (and every `--once` start) never pays.
+const requireCjs = createRequire(import.meta.url);
+let forgeModule: typeof import('node-forge') | undefined;
+function forge(): typeof import('node-forge') {
+  return (forgeModule ??= requireCjs('node-forge') as typeof import('node-forge'));
+}
+type Asn1 = import('node-forge').asn1.Asn1;
 
 /** The rendered parts of a keystore. */
 export interface Pkcs12Inputs {
@@ -77,17 +82,25 @@ const OID = {
   sha256: '2.16.840.1.101.3.4.2.1',
 };
 
-const U = asn1.Class.UNIVERSAL;
-const T = asn1.Type;
+/** A universal-class node of `type` (the type names of forge's `asn1.Type`). */
+const node = (
+  type: keyof typeof import('node-forge').asn1.Type,
+  constructed: boolean,
+  value: string | Asn1[],
+): Asn1 => {
+  const { asn1 } = forge();
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type[type], constructed, value);
+};
 const bin = (b: Buffer): string => b.toString('binary');
-const seq = (items: Asn1[]): Asn1 => asn1.create(U, T.SEQUENCE, true, items);
-const set = (items: Asn1[]): Asn1 => asn1.create(U, T.SET, true, items);
-const oid = (id: string): Asn1 => asn1.create(U, T.OID, false, asn1.oidToDer(id).getBytes());
-const octets = (b: Buffer): Asn1 => asn1.create(U, T.OCTETSTRING, false, bin(b));
-const int = (n: number): Asn1 => asn1.create(U, T.INTEGER, false, asn1.integerToDer(n).getBytes());
-const nul = (): Asn1 => asn1.create(U, T.NULL, false, '');
-const explicit0 = (inner: Asn1): Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
-const der = (node: Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), 'binary');
+const seq = (items: Asn1[]): Asn1 => node('SEQUENCE', true, items);
+const set = (items: Asn1[]): Asn1 => node('SET', true, items);
+const oid = (id: string): Asn1 => node('OID', false, forge().asn1.oidToDer(id).getBytes());
+const octets = (b: Buffer): Asn1 => node('OCTETSTRING', false, bin(b));
+const int = (n: number): Asn1 => node('INTEGER', false, forge().asn1.integerToDer(n).getBytes());
+const nul = (): Asn1 => node('NULL', false, '');
+const explicit0 = (inner: Asn1): Asn1 =>
+  forge().asn1.create(forge().asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
+const der = (node: Asn1): Buffer => Buffer.from(forge().asn1.toDer(node).getBytes(), 'binary');
 
 function fail(name: string, problem: string, cause?: unknown): never {
   throw new ReloaderError('RLD_ERR_RENDER', `${name}: ${problem}; nothing was written`, {
@@ -149,7 +162,7 @@ export function buildPkcs12(inputs: Pkcs12Inputs, name: string): Buffer {
   const localKeyId = createHash('sha1').update(leaf.raw).digest();
   const attributes = set([
     seq([oid(OID.localKeyId), set([octets(localKeyId)])]),
-    seq([oid(OID.friendlyName), set([asn1.create(U, T.BMPSTRING, false, inputs.friendlyName)])]),
+    seq([oid(OID.friendlyName), set([node('BMPSTRING', false, inputs.friendlyName)])]),
   ]);
   const certBag = (cert: X509Certificate, withAttributes: boolean): Asn1 =>
     seq([
@@ -193,13 +206,13 @@ export function buildPkcs12(inputs: Pkcs12Inputs, name: string): Buffer {
 
   // (MAC) HMAC-SHA-256 over the AuthenticatedSafe; the key from the PKCS#12 derivation (id 3)
   const macSalt = derived('mac-salt', 16);
-  const macKey = forge.pkcs12.generateKey(
+  const macKey = forge().pkcs12.generateKey(
     inputs.password,
-    forge.util.createBuffer(bin(macSalt)),
+    forge().util.createBuffer(bin(macSalt)),
     3,
     ITERATIONS,
     32,
-    forge.md.sha256.create(),
+    forge().md.sha256.create(),
   );
   const mac = createHmac('sha256', Buffer.from(macKey.getBytes(), 'binary'))
     .update(authSafe)

@@ -24,7 +24,15 @@
  * (`saslPrep`).
  */
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
-import { encodeBase64, hashSync } from 'bcryptjs';
+import { createRequire } from 'node:module';
+
+// bcryptjs is required at the first bcrypt hash, not at start: a spec without the helper never
+// loads it.
+const requireCjs = createRequire(import.meta.url);
+let bcryptModule: typeof import('bcryptjs') | undefined;
+function bcrypt(): typeof import('bcryptjs') {
+  return (bcryptModule ??= requireCjs('bcryptjs') as typeof import('bcryptjs'));
+}
 
 /** The inputs a salt is derived from, besides the value. */
 export interface SaltScope {
@@ -80,7 +88,10 @@ export function bcryptHash(
   }
   const salt = derivedSalt(value, scope);
   const hash = cached(['bcrypt', cost, salt.toString('hex'), value], () =>
-    hashSync(value, `$2b$${String(cost).padStart(2, '0')}$${encodeBase64(salt, 16)}`),
+    bcrypt().hashSync(
+      value,
+      `$2b$${String(cost).padStart(2, '0')}$${bcrypt().encodeBase64(salt, 16)}`,
+    ),
   );
   return prefix === '2b' ? hash : `$2y$${hash.slice(4)}`;
 }
