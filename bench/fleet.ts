@@ -12,6 +12,7 @@
  * kind of client and observed by the same kind of watcher. Blocks of 50 events alternate between
  * the two so that drift hits both equally.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startLocalInfisical } from '../src/dev/local-infisical.js';
@@ -50,7 +51,10 @@ function replicaSpec(url: string, listen: string, peers: readonly string[]): str
 
 benchMain(async () => {
   const started = now();
-  const tmp = await tempDir();
+  // The replicas' files on tmpfs, as in the examples (an emptyDir with medium: Memory): three
+  // replicas on one machine would otherwise queue their fsyncs on one disk, which pods on their
+  // own nodes do not. Both sides use it.
+  const tmp = await tempDir('rld-bench-', existsSync('/dev/shm') ? '/dev/shm' : undefined);
   const local = await startLocalInfisical({ seed: seed({ K: randomValue() }), webhookDelayMs: 0 });
   const port = await portFreeOnAll(HOSTS);
   const start = async (name: string, listen: string, peers: readonly string[]) => {
@@ -141,7 +145,7 @@ benchMain(async () => {
       }),
     ],
     notes: [
-      `${f.n} events each after ${WARMUP} warm-up events; replicas on 127.0.0.2-4 share port ${port}; payloadValues apply, wait 0ms/0ms`,
+      `${f.n} events each after ${WARMUP} warm-up events; replicas on 127.0.0.2-4 share port ${port}; payloadValues apply, wait 0ms/0ms; files in ${tmp.dir.startsWith('/dev/shm') ? 'tmpfs (/dev/shm)' : 'the temp dir'}`,
       'each replica is its own node process; the bench process sends, watches the three out/ folders and reads the files back',
     ],
   };

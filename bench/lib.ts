@@ -186,8 +186,9 @@ export function benchMain(main: () => Promise<BenchResult>): void {
 
 export async function tempDir(
   prefix = 'rld-bench-',
+  parent = tmpdir(),
 ): Promise<{ dir: string; remove(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(parent, prefix));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 

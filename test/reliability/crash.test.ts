@@ -233,7 +233,7 @@ async function killLoops(
         dir,
         Math.floor(kills / PIPELINES) + (p < kills % PIPELINES ? 1 : 0),
         stats,
-        p === 0,
+        p === 0 && !set, // a set commit holds its lock too briefly to aim a kill at it
         set,
       ),
     ),
