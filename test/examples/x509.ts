@@ -79,7 +79,9 @@ export function makeCert(opts: CertOptions): string {
   const notAfter = opts.notAfter ?? new Date(Date.now() + 30 * day);
   const issuer = opts.issuer ?? { subject: opts.subject, key: opts.key };
   const serial = randomBytes(8);
-  serial[0] = (serial[0] ?? 0) & 0x7f; // positive INTEGER
+  // A positive INTEGER in minimal DER: the first byte in 0x40..0x7f (a leading 0x00 followed by a
+  // byte below 0x80 is not minimal, and OpenSSL 3 refuses such a certificate, 1 in 128 times).
+  serial[0] = ((serial[0] ?? 0) & 0x3f) | 0x40;
   const spki = opts.key.publicKey.export({ type: 'spki', format: 'der' });
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // version v3
