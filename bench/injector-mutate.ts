@@ -21,7 +21,7 @@ import { parse } from 'yaml';
 import { DEFAULT_INJECTOR_CONFIG } from '../src/injector/config.js';
 import { buildInjectorServer } from '../src/injector/server.js';
 import { createLogger } from '../src/logger.js';
-import { benchMain, figure, log, now, repoRoot, summarize, tempDir } from './lib.js';
+import { alternate, benchMain, figure, now, repoRoot, summarize, tempDir } from './lib.js';
 
 const REVIEWS = Number(process.env['BENCH_REVIEWS'] ?? 1000);
 const WARMUP = 200;
@@ -112,23 +112,14 @@ benchMain(async () => {
     return elapsed;
   }
 
-  log(`warm-up: ${WARMUP} reviews each`);
-  for (let i = 0; i < WARMUP; i += 1) {
-    await one(sides.injector);
-    await one(sides.echo);
-  }
   if (!(await sides.injector.client.request({ method: 'GET', path: '/healthz' })).statusCode) {
     throw new Error('no /healthz');
   }
-  log(`measuring: ${REVIEWS} reviews each, alternating blocks of ${BLOCK}`);
-  for (let block = 0; block * BLOCK < REVIEWS; block += 1) {
-    const order = block % 2 === 0 ? [sides.injector, sides.echo] : [sides.echo, sides.injector];
-    for (const side of order) {
-      for (let i = 0; i < BLOCK && block * BLOCK + i < REVIEWS; i += 1) {
-        side.samples.push(await one(side));
-      }
-    }
-  }
+  await alternate(
+    { run: () => one(sides.injector), samples: sides.injector.samples },
+    { run: () => one(sides.echo), samples: sides.echo.samples },
+    { warmup: WARMUP, count: REVIEWS, block: BLOCK, what: 'reviews' },
+  );
   const d = summarize(sides.injector.samples);
   const b = summarize(sides.echo.samples);
   const requestBytes = review(deployment, 0).length;

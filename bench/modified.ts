@@ -19,9 +19,9 @@ import {
   DirWatcher,
   ENV,
   PROJECT,
+  alternate,
   benchMain,
   figure,
-  log,
   modifiedEvent,
   now,
   randomValue,
@@ -119,20 +119,11 @@ benchMain(async () => {
     return (await seen) - t0;
   }
 
-  log(`warm-up: ${WARMUP} events each`);
-  for (let i = 0; i < WARMUP; i += 1) {
-    await one(sides.daemon);
-    await one(sides.baseline);
-  }
-  log(`measuring: ${EVENTS} events each, alternating blocks of ${BLOCK}`);
-  for (let block = 0; block * BLOCK < EVENTS; block += 1) {
-    const order = block % 2 === 0 ? [sides.daemon, sides.baseline] : [sides.baseline, sides.daemon];
-    for (const side of order) {
-      for (let i = 0; i < BLOCK && block * BLOCK + i < EVENTS; i += 1) {
-        side.samples.push(await one(side));
-      }
-    }
-  }
+  await alternate(
+    { run: () => one(sides.daemon), samples: sides.daemon.samples },
+    { run: () => one(sides.baseline), samples: sides.baseline.samples },
+    { warmup: WARMUP, count: EVENTS, block: BLOCK, what: 'events' },
+  );
   const fetches = local.requests.filter((r) => r.route.includes('v4/secrets')).length;
 
   const d = summarize(sides.daemon.samples);
